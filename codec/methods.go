@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package codec
+
+// Method names of protocol v1. A daemon answers a method it does not serve
+// with CodeUnsupported and keeps the connection.
+const (
+	MethodHostInfo    = "host.info"
+	MethodStart       = "proc.start"
+	MethodTrigger     = "proc.trigger"
+	MethodSignal      = "proc.signal"
+	MethodFreeze      = "proc.freeze"
+	MethodStdin       = "proc.stdin"
+	MethodResize      = "proc.resize"
+	MethodStatus      = "proc.status"
+	MethodList        = "proc.list"
+	MethodWait        = "proc.wait"
+	MethodRelease     = "proc.release"
+	MethodSubscribe   = "out.subscribe"
+	MethodUnsubscribe = "out.unsubscribe"
+	MethodRead        = "out.read"
+	MethodSampleOnce  = "sample.once"
+	MethodSampleSub   = "sample.subscribe"
+	MethodSampleUnsub = "sample.unsubscribe"
+	MethodFilePut     = "file.put"
+	MethodFileGet     = "file.get"
+	MethodCollect     = "proc.collect"
+)
+
+// Protocol versions. ProtocolVersion is the major version this package
+// speaks; CapabilityVersion grows with every compatible addition, so that
+// each side can tell which semantics the other understands.
+//
+// Capability history:
+//
+//	1 (2026-12-03): protocol v1 as first written in spec/PROTOCOL.md.
+const (
+	ProtocolVersion   = 1
+	CapabilityVersion = 1
+)
+
+// Capability names offered in HELLO and granted in WELCOME.
+const (
+	CapFrameMAC = "frame.mac" // per-frame HMAC after READY, on plain TCP
+)

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Shared between the cgo glue and the child path in spawn_linux.c. The Go
+// side reads these names through cgo, so a step or record kind is defined
+// once, here.
+
+#ifndef TACET_SPAWN_H
+#define TACET_SPAWN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+// spawn_step numbers the steps of a start. The Go side maps each to the
+// name that goes on the wire; keep the two lists in the same order.
+enum spawn_step {
+	SPAWN_STEP_FORK,
+	SPAWN_STEP_SETSID,
+	SPAWN_STEP_SETPGID,
+	SPAWN_STEP_CTTY,
+	SPAWN_STEP_FDS,
+	SPAWN_STEP_RLIMIT,
+	SPAWN_STEP_AFFINITY,
+	SPAWN_STEP_NICE,
+	SPAWN_STEP_SETGROUPS,
+	SPAWN_STEP_SETGID,
+	SPAWN_STEP_SETUID,
+	SPAWN_STEP_CHDIR,
+	SPAWN_STEP_GATE,
+	SPAWN_STEP_EXECVE,
+};
+
+// Status records. The child writes them to the status pipe, one write(2)
+// per record; 32 bytes is below PIPE_BUF, so each arrives whole. The byte
+// order is the host's: both ends run the same binary on the same machine.
+//
+//	offset  size  field
+//	0       4     kind: READY, EXEC or FAIL
+//	4       4     step (FAIL only)
+//	8       4     errno (FAIL only)
+//	12      4     zero
+//	16      8     CLOCK_REALTIME in ns (EXEC only)
+//	24      8     CLOCK_MONOTONIC in ns (EXEC only)
+//
+// A start produces [READY] [EXEC] [FAIL] and then end of file: READY only
+// when staged, EXEC once setup is done and just before the first execve,
+// FAIL when a step failed. End of file after EXEC means execve succeeded
+// and close-on-exec closed the pipe.
+enum spawn_kind {
+	SPAWN_REC_READY = 1,
+	SPAWN_REC_EXEC = 2,
+	SPAWN_REC_FAIL = 3,
+};
+
+struct spawn_record {
+	uint32_t kind;
+	uint32_t step;
+	int32_t err;
+	uint32_t pad;
+	int64_t real_ns;
+	int64_t mono_ns;
+};
+
+// Flags in spawn_attr.flags.
+enum {
+	SPAWN_SETSID = 1 << 0,
+	SPAWN_SETPGID = 1 << 1,
+	SPAWN_CTTY = 1 << 2,
+	SPAWN_CRED = 1 << 3,
+	SPAWN_NICE = 1 << 4,
+};
+
+struct spawn_rlimit {
+	int32_t resource;
+	uint32_t pad;
+	uint64_t cur;
+	uint64_t max;
+};
+
+// spawn_attr describes one start. Every pointer refers to memory the
+// parent frees once spawn_fork returns; the child has its own copy.
+struct spawn_attr {
+	char **argv;  // NULL-terminated
+	char **envp;  // NULL-terminated
+	char **paths; // NULL-terminated candidates for execve, in order
+	char *dir;    // NULL: keep the working directory
+
+	int fd[3];     // parent fds that become 0, 1 and 2
+	int status_fd; // write end of the status pipe
+	int gate_fd;   // read end of the gate pipe, -1 when not staged
+	int cgroup_fd; // -1: stay in the parent's cgroup
+	int flags;
+	int nice;
+
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t *groups;
+	size_t ngroups;
+
+	struct spawn_rlimit *rlimits;
+	size_t nrlimits;
+
+	uint64_t *cpus; // affinity mask, NULL: inherit
+	size_t cpus_size; // in bytes
+};
+
+// spawn_fork starts a child for a. It returns the child's pid and stores
+// a pidfd (or -1) in *pidfd, or returns -1 with the errno in *err.
+pid_t spawn_fork(const struct spawn_attr *a, int *pidfd, int *err);
+
+#endif
