@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// The fork and the child side of a start.
+//
+// After the fork the child is a copy of a multithreaded Go process in
+// which only the forking thread survives: locks held by other threads stay
+// held for good and the Go runtime cannot run. So the child reads the
+// attributes the parent prepared, calls nothing but raw system calls
+// through syscall(2), allocates nothing, and never returns. glibc wrappers
+// are avoided even where they look harmless: setuid and friends, for one,
+// signal every thread glibc believes exists and wait for them forever.
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include "spawn.h"
+
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x1000
+#endif
+#define SPAWN_CLONE_INTO_CGROUP 0x200000000ULL
+
+// 32-bit ABIs keep 16-bit ids in the plain calls.
+#ifdef SYS_setgroups32
+#define SPAWN_SYS_SETGROUPS SYS_setgroups32
+#define SPAWN_SYS_SETGID SYS_setgid32
+#define SPAWN_SYS_SETUID SYS_setuid32
+#else
+#define SPAWN_SYS_SETGROUPS SYS_setgroups
+#define SPAWN_SYS_SETGID SYS_setgid
+#define SPAWN_SYS_SETUID SYS_setuid
+#endif
+
+// The kernel's signal set is 64 bits on amd64 and arm64, not glibc's 1024.
+#define KSIGSET_SIZE 8
+#define KNSIG 64
+
+// Fds the child keeps beside 0, 1 and 2; everything from FD_FREE up is
+// closed.
+enum { FD_STATUS = 3, FD_GATE = 4, FD_FREE = 5 };
+
+// clone_args as of Linux 5.7 (CLONE_INTO_CGROUP), declared here because
+// <linux/sched.h> clashes with glibc's <sched.h>.
+struct spawn_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal;
+	uint64_t stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+_Static_assert(sizeof(struct spawn_record) == 32, "record size is on the wire");
+
+struct child {
+	const struct spawn_attr *a;
+	int status; // where records go; the fd number changes in the fds step
+};
+
+static void put(struct child *c, const struct spawn_record *r) {
+	long n;
+	while ((n = syscall(SYS_write, c->status, r, sizeof *r)) < 0 && errno == EINTR)
+		;
+	if (n >= 0 || errno != EPIPE)
+		return;
+
+	// The parent stopped listening. The SIGPIPE is pending behind the
+	// blocked mask and would kill the child once the mask is cleared
+	// before execve, so take it back: a released child still runs.
+	uint64_t pipe = 1ULL << (SIGPIPE - 1);
+	struct timespec zero = {0, 0};
+	syscall(SYS_rt_sigtimedwait, &pipe, NULL, &zero, KSIGSET_SIZE);
+}
+
+static void __attribute__((noreturn)) fail(struct child *c, int step, int err) {
+	struct spawn_record r = {.kind = SPAWN_REC_FAIL, .step = step, .err = err};
+	put(c, &r);
+	for (;;)
+		syscall(SYS_exit_group, 127);
+}
+
+static void reset_signals(void) {
+	// All zero is SIG_DFL with no flags and an empty mask, whatever the
+	// arch's field order. It cannot fail for a signal in range.
+	unsigned long dfl[4] = {0};
+	for (int sig = 1; sig <= KNSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, dfl, NULL, KSIGSET_SIZE);
+}
+
+static void session(struct child *c) {
+	const struct spawn_attr *a = c->a;
+	if (a->flags & SPAWN_SETSID) {
+		if (syscall(SYS_setsid) < 0)
+			fail(c, SPAWN_STEP_SETSID, errno);
+	} else if ((a->flags & SPAWN_SETPGID) && syscall(SYS_setpgid, 0, 0) < 0) {
+		fail(c, SPAWN_STEP_SETPGID, errno);
+	}
+
+	// This runs before the fds step, so the terminal is named by the
+	// parent's fd; it is the same open file that becomes fd 0.
+	if ((a->flags & SPAWN_CTTY) && syscall(SYS_ioctl, a->fd[0], TIOCSCTTY, 0) < 0)
+		fail(c, SPAWN_STEP_CTTY, errno);
+}
+
+static int dup_high(struct child *c, int fd) {
+	long n = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, FD_FREE);
+	if (n < 0)
+		fail(c, SPAWN_STEP_FDS, errno);
+	return n;
+}
+
+static void move_fd(struct child *c, int from, int to, int flags) {
+	if (syscall(SYS_dup3, from, to, flags) < 0)
+		fail(c, SPAWN_STEP_FDS, errno);
+}
+
+static void close_from(struct child *c, int first) {
+	if (syscall(SYS_close_range, first, ~0U, 0) == 0)
+		return;
+	if (errno != ENOSYS)
+		fail(c, SPAWN_STEP_FDS, errno);
+
+	// Before Linux 5.9. An fd above the soft limit, opened before the
+	// limit was lowered, would survive; the daemon does not lower it.
+	uint64_t lim[2];
+	if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, lim) < 0)
+		fail(c, SPAWN_STEP_FDS, errno);
+	for (uint64_t fd = first; fd < lim[0]; fd++)
+		syscall(SYS_close, (int)fd);
+}
+
+static void fds(struct child *c) {
+	const struct spawn_attr *a = c->a;
+
+	// Copy every source above the targets first, so that no dup3 below
+	// overwrites a source still to be moved.
+	c->status = dup_high(c, a->status_fd);
+	int src[3], gate = -1;
+	for (int i = 0; i < 3; i++)
+		src[i] = dup_high(c, a->fd[i]);
+	if (a->gate_fd >= 0)
+		gate = dup_high(c, a->gate_fd);
+
+	for (int i = 0; i < 3; i++)
+		move_fd(c, src[i], i, 0);
+	move_fd(c, c->status, FD_STATUS, O_CLOEXEC);
+	c->status = FD_STATUS;
+	if (gate >= 0)
+		move_fd(c, gate, FD_GATE, O_CLOEXEC);
+	close_from(c, gate >= 0 ? FD_FREE : FD_GATE);
+}
+
+static void limits(struct child *c) {
+	const struct spawn_attr *a = c->a;
+	for (size_t i = 0; i < a->nrlimits; i++) {
+		const struct spawn_rlimit *r = &a->rlimits[i];
+		uint64_t lim[2] = {r->cur, r->max};
+		long rc = syscall(SYS_prlimit64, 0, r->resource, lim, NULL);
+#if defined(SYS_setrlimit) && __SIZEOF_LONG__ == 8
+		if (rc < 0 && errno == ENOSYS)
+			rc = syscall(SYS_setrlimit, r->resource, lim);
+#endif
+		if (rc < 0)
+			fail(c, SPAWN_STEP_RLIMIT, errno);
+	}
+}
+
+static void sched(struct child *c) {
+	const struct spawn_attr *a = c->a;
+	if (a->cpus && syscall(SYS_sched_setaffinity, 0, a->cpus_size, a->cpus) < 0)
+		fail(c, SPAWN_STEP_AFFINITY, errno);
+	if ((a->flags & SPAWN_NICE) && syscall(SYS_setpriority, PRIO_PROCESS, 0, a->nice) < 0)
+		fail(c, SPAWN_STEP_NICE, errno);
+}
+
+static void cred(struct child *c) {
+	const struct spawn_attr *a = c->a;
+	if (!(a->flags & SPAWN_CRED))
+		return;
+	if (syscall(SPAWN_SYS_SETGROUPS, a->ngroups, a->groups) < 0)
+		fail(c, SPAWN_STEP_SETGROUPS, errno);
+	if (syscall(SPAWN_SYS_SETGID, a->gid) < 0)
+		fail(c, SPAWN_STEP_SETGID, errno);
+	if (syscall(SPAWN_SYS_SETUID, a->uid) < 0)
+		fail(c, SPAWN_STEP_SETUID, errno);
+}
+
+static void gate(struct child *c) {
+	struct spawn_record r = {.kind = SPAWN_REC_READY};
+	put(c, &r);
+
+	char b;
+	long n;
+	while ((n = syscall(SYS_read, FD_GATE, &b, 1)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		fail(c, SPAWN_STEP_GATE, errno);
+	// The gate was closed without a byte: the start is called off.
+	if (n == 0)
+		fail(c, SPAWN_STEP_GATE, ECANCELED);
+	syscall(SYS_close, FD_GATE);
+}
+
+static int64_t now(clockid_t clock) {
+	struct timespec ts;
+	syscall(SYS_clock_gettime, clock, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+// search tries each candidate path as execvp does and returns the errno
+// to report: EACCES if any candidate gave it, else the last one. Errors
+// that say "not here" move on to the next candidate; any other stops the
+// search, since it would repeat for every entry.
+static int search(const struct spawn_attr *a) {
+	int err = ENOENT, eacces = 0;
+	for (char **p = a->paths; *p; p++) {
+		syscall(SYS_execve, *p, a->argv, a->envp);
+		err = errno;
+		switch (err) {
+		case EACCES:
+			eacces = 1;
+			// fall through
+		case ENOENT: case ENOTDIR: case ESTALE: case ENODEV: case ETIMEDOUT:
+			continue;
+		}
+		return err;
+	}
+	return eacces ? EACCES : err;
+}
+
+static void __attribute__((noreturn)) run(struct child *c) {
+	const struct spawn_attr *a = c->a;
+	reset_signals();
+	session(c);
+	fds(c);
+	limits(c);
+	sched(c);
+	cred(c);
+	if (a->dir && syscall(SYS_chdir, a->dir) < 0)
+		fail(c, SPAWN_STEP_CHDIR, errno);
+	if (a->gate_fd >= 0)
+		gate(c);
+
+	struct spawn_record r = {.kind = SPAWN_REC_EXEC};
+	r.real_ns = now(CLOCK_REALTIME);
+	r.mono_ns = now(CLOCK_MONOTONIC);
+	put(c, &r);
+
+	// execve keeps the mask, so clear it last: until here a signal must
+	// not reach a child that is neither the daemon nor the program.
+	uint64_t none = 0;
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, KSIGSET_SIZE);
+	fail(c, SPAWN_STEP_EXECVE, search(a));
+}
+
+static long clone_child(const struct spawn_attr *a, int *pidfd) {
+	struct spawn_clone_args args = {
+		.flags = CLONE_PIDFD,
+		.pidfd = (uintptr_t)pidfd,
+		.exit_signal = SIGCHLD,
+	};
+	if (a->cgroup_fd >= 0) {
+		args.flags |= SPAWN_CLONE_INTO_CGROUP;
+		args.cgroup = a->cgroup_fd;
+	}
+	long pid = syscall(SYS_clone3, &args, sizeof args);
+	if (pid >= 0 || errno != ENOSYS || a->cgroup_fd >= 0)
+		return pid;
+
+	// Before Linux 5.3, or a seccomp filter that hides clone3: a plain
+	// fork, with fork's arguments on every arch we build for.
+	*pidfd = -1;
+	return syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+}
+
+pid_t spawn_fork(const struct spawn_attr *a, int *pidfd, int *err) {
+	// The child must not run a Go signal handler before it has reset
+	// them all. glibc leaves its two internal signals open; only glibc
+	// sends them, and only to threads of this process.
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	*pidfd = -1;
+	long pid = clone_child(a, pidfd);
+	if (pid == 0)
+		run(&(struct child){.a = a, .status = a->status_fd});
+	*err = pid < 0 ? errno : 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	// After a plain fork the pid could only name another process if the
+	// child had already exited and been reaped, in this short moment.
+	if (pid > 0 && *pidfd < 0)
+		*pidfd = syscall(SYS_pidfd_open, pid, 0);
+	return pid;
+}
