@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package core
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// cgroupRoot is the cgroup v2 directory under which each process gets a
+// cgroup of its own, so that its whole tree can be killed, frozen and
+// measured however its members detach.
+type cgroupRoot struct {
+	dir  string
+	ctrl []string // controllers enabled for the process cgroups
+}
+
+// findCgroupRoot creates the daemon's directory in the cgroup v2
+// hierarchy, beside its own cgroup, or returns nil when there is none it
+// may write.
+func findCgroupRoot(instance []byte) *cgroupRoot {
+	mnt := cgroup2Mount()
+	if mnt == "" {
+		return nil
+	}
+	own := ownCgroup()
+	dir := filepath.Join(mnt, own, "tacet-"+hex.EncodeToString(instance[:4]))
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	root := &cgroupRoot{dir: dir}
+	if b, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers")); err == nil {
+		for _, c := range strings.Fields(string(b)) {
+			if c == "memory" || c == "cpu" || c == "pids" {
+				if os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+c), 0) == nil {
+					root.ctrl = append(root.ctrl, c)
+				}
+			}
+		}
+	}
+	return root
+}
+
+// cgroup2Mount returns the mount point of the cgroup v2 hierarchy.
+func cgroup2Mount() string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// Fields after " - " are fstype, source, options.
+		line := sc.Text()
+		i := strings.Index(line, " - ")
+		if i < 0 || !strings.HasPrefix(line[i+3:], "cgroup2 ") {
+			continue
+		}
+		if f := strings.Fields(line[:i]); len(f) >= 5 {
+			return f[4]
+		}
+	}
+	return ""
+}
+
+// ownCgroup returns this process's path in the v2 hierarchy.
+func ownCgroup() string {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "/"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			return p
+		}
+	}
+	return "/"
+}
+
+// has reports whether controller c is available to process cgroups.
+func (r *cgroupRoot) has(c string) bool {
+	for _, x := range r.ctrl {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// cgroup is the cgroup of one process tree.
+type cgroup struct {
+	dir string
+	fd  int // O_DIRECTORY, for clone3's CLONE_INTO_CGROUP; -1 once closed
+}
+
+// create makes the cgroup of process h.
+func (r *cgroupRoot) create(h uint64) (*cgroup, error) {
+	dir := filepath.Join(r.dir, "p"+strconv.FormatUint(h, 16))
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, err
+	}
+	fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		os.Remove(dir)
+		return nil, err
+	}
+	return &cgroup{dir: dir, fd: fd}, nil
+}
+
+func (c *cgroup) write(file, val string) error {
+	return os.WriteFile(filepath.Join(c.dir, file), []byte(val), 0)
+}
+
+// kill sends SIGKILL to every process in the cgroup at once; a tree that
+// keeps forking cannot outrun it.
+func (c *cgroup) kill() error { return c.write("cgroup.kill", "1") }
+
+// freeze stops or resumes every process in the cgroup.
+func (c *cgroup) freeze(on bool) error {
+	if on {
+		return c.write("cgroup.freeze", "1")
+	}
+	return c.write("cgroup.freeze", "0")
+}
+
+// pids returns the processes in the cgroup.
+func (c *cgroup) pids() []int {
+	b, _ := os.ReadFile(filepath.Join(c.dir, "cgroup.procs"))
+	var out []int
+	for _, f := range bytes.Fields(b) {
+		if pid, err := strconv.Atoi(string(f)); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// signal sends sig to every process in the cgroup. The tree is frozen
+// meanwhile, so that no member forks a child that the walk would miss.
+func (c *cgroup) signal(sig unix.Signal) error {
+	if sig == unix.SIGKILL {
+		return c.kill()
+	}
+	frozen := c.freeze(true) == nil
+	for _, pid := range c.pids() {
+		unix.Kill(pid, sig)
+	}
+	if frozen {
+		return c.freeze(false)
+	}
+	return nil
+}
+
+// statValue reads key's value from a flat keyed file such as cpu.stat.
+func (c *cgroup) statValue(file, key string) (uint64, bool) {
+	b, err := os.ReadFile(filepath.Join(c.dir, file))
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, key+" "); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+// single reads a file that holds one number, such as memory.peak.
+func (c *cgroup) single(file string) (uint64, bool) {
+	b, err := os.ReadFile(filepath.Join(c.dir, file))
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return n, err == nil
+}
+
+// closeFD releases the directory fd once no more processes are cloned in.
+func (c *cgroup) closeFD() {
+	if c.fd >= 0 {
+		unix.Close(c.fd)
+		c.fd = -1
+	}
+}
+
+// remove deletes the cgroup; it fails while processes remain in it.
+func (c *cgroup) remove() error {
+	c.closeFD()
+	return unix.Rmdir(c.dir)
+}

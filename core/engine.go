@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Config is what an Engine needs to know. The zero value of each field
+// means its documented default.
+type Config struct {
+	StateDir   string // spool files live in StateDir/spool; "" means memory only
+	MemBudget  int64  // bytes of output kept in memory, all streams; default 256 MiB
+	DiskBudget int64  // bytes of spool files, all streams; default 4 GiB
+	RingMax    int    // per stream, memory-only retention; default 8 MiB
+	Version    string // daemon version, for host.info
+	Revision   string // VCS revision of the build
+	Instance   []byte // 16 bytes, new at every start; random if nil
+	// KillOnExit makes Run end every process tree it started when it
+	// returns; otherwise they are left running.
+	KillOnExit bool
+	// Retention is how long the records of a finished process are kept
+	// before they are released on their own; 0 keeps them until
+	// proc.release.
+	Retention time.Duration
+}
+
+// Engine owns the processes of the machine. Create it with New, run its
+// loop with Run, and hand it connections with Serve.
+type Engine struct {
+	cfg  Config
+	mem  budget
+	disk budget
+	cg   *cgroupRoot // nil when processes get no cgroup of their own
+
+	in      chan func() // work for the loop
+	stopped chan struct{}
+
+	// Owned by the loop.
+	procs    map[uint64]*proc
+	byPID    map[int]*proc
+	byTag    map[string]*proc
+	sessions map[*session]struct{}
+	nextH    uint64
+	stopping bool
+	args     args
+
+	wg sync.WaitGroup // pumps and session goroutines
+}
+
+// New prepares an engine: it makes this process a child subreaper and
+// finds a cgroup v2 hierarchy where each process can get its own cgroup.
+func New(cfg Config) (*Engine, error) {
+	if cfg.MemBudget == 0 {
+		cfg.MemBudget = 256 << 20
+	}
+	if cfg.DiskBudget == 0 {
+		cfg.DiskBudget = 4 << 30
+	}
+	if cfg.RingMax == 0 {
+		cfg.RingMax = 8 << 20
+	}
+	if cfg.Instance == nil {
+		cfg.Instance = make([]byte, 16)
+		rand.Read(cfg.Instance)
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, errors.New("core: become child subreaper: " + err.Error())
+	}
+	if cfg.StateDir != "" {
+		if err := os.MkdirAll(filepath.Join(cfg.StateDir, "spool"), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	e := &Engine{
+		cfg:      cfg,
+		in:       make(chan func(), 64),
+		stopped:  make(chan struct{}),
+		procs:    make(map[uint64]*proc),
+		byPID:    make(map[int]*proc),
+		byTag:    make(map[string]*proc),
+		sessions: make(map[*session]struct{}),
+	}
+	e.mem.limit, e.disk.limit = cfg.MemBudget, cfg.DiskBudget
+	e.nextH = uint64(binary.BigEndian.Uint16(cfg.Instance)) << 40
+	e.cg = findCgroupRoot(cfg.Instance)
+	return e, nil
+}
+
+// Containment says how process trees are held together: "cgroup2" when
+// each process gets its own cgroup, else "subreaper".
+func (e *Engine) Containment() string {
+	if e.cg != nil {
+		return "cgroup2"
+	}
+	return "subreaper"
+}
+
+// post hands fn to the loop. It returns false once the loop has stopped.
+func (e *Engine) post(fn func()) bool {
+	select {
+	case e.in <- fn:
+		return true
+	case <-e.stopped:
+		return false
+	}
+}
+
+// Run is the event loop. It returns when ctx is done, after telling every
+// controller and, with KillOnExit, ending every process tree.
+func (e *Engine) Run(ctx context.Context) error {
+	reaped := make(chan reapResult, 64)
+	stopReaper := startReaper(reaped)
+	defer stopReaper()
+
+	for {
+		select {
+		case fn := <-e.in:
+			fn()
+		case r := <-reaped:
+			e.onReaped(r)
+		case <-ctx.Done():
+			e.shutdown(reaped)
+			close(e.stopped)
+			e.wg.Wait()
+			return nil
+		}
+	}
+}

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package core
+
+import (
+	"golang.org/x/sys/unix"
+
+	"gitlab.com/tacet/tacet/codec"
+)
+
+// onReaped records the end of a process. The exit is reported now, when
+// the process is reaped, even if a descendant still holds its output
+// open: the streams are drained of what is already in the pipes, and the
+// exit carries their lengths at this instant.
+func (e *Engine) onReaped(r reapResult) {
+	p, ok := e.byPID[r.pid]
+	if !ok {
+		return // an orphaned descendant handed to the subreaper
+	}
+	delete(e.byPID, r.pid)
+	p.stopTimers()
+	for _, st := range p.streams {
+		if st != nil {
+			st.drain()
+		}
+	}
+	ex := &p.exit
+	*ex = codec.Exit{K: codec.EventExit, Handle: p.h, PID: uint32(p.pid), Why: p.why}
+	switch ws := r.status; {
+	case ws.Signaled():
+		ex.Signal, ex.Core = uint8(ws.Signal()), ws.CoreDump()
+	default:
+		ex.Code = uint8(ws.ExitStatus())
+	}
+	ex.Usage = rusage(&r.usage)
+	p.times.EndReal, p.times.EndMono = r.at.real, r.at.mono
+	ex.Times = p.times
+	ex.Lengths = p.lengths()
+	ex.Open = p.open > 0
+	if p.cg != nil {
+		ex.Cgroup = cgroupUsage(p.cg)
+		if ex.Cgroup.OOMKill > 0 && ex.Why == "" {
+			ex.Why = "oom"
+		}
+		if p.cg.remove() == nil {
+			p.cg = nil
+		}
+	}
+	if p.sp != nil {
+		p.sp.Close()
+		p.pidfd = -1
+	}
+	if p.stdin != nil {
+		p.stdin.abandon()
+	}
+	p.setState(stateExited, r.at)
+	p.notify(ex)
+	for _, w := range p.waiters {
+		w.s.respond(w.id, ex)
+	}
+	p.waiters = nil
+}
+
+// streamEnded is called in the loop when one of p's pipes has ended.
+func (e *Engine) streamEnded(p *proc) {
+	p.open--
+}
+
+// rusage converts wait4's usage into the protocol's.
+func rusage(ru *unix.Rusage) codec.Rusage {
+	return codec.Rusage{
+		UserNs: uint64(ru.Utime.Nano()), SysNs: uint64(ru.Stime.Nano()),
+		MaxRSS: uint64(ru.Maxrss), MinFlt: uint64(ru.Minflt), MajFlt: uint64(ru.Majflt),
+		InBlk: uint64(ru.Inblock), OutBlk: uint64(ru.Oublock),
+		NVCSw: uint64(ru.Nvcsw), NIVCSw: uint64(ru.Nivcsw),
+	}
+}
+
+// cgroupUsage reads what the kernel accounted to the process's cgroup.
+func cgroupUsage(cg *cgroup) codec.CgUsage {
+	var u codec.CgUsage
+	user, ok1 := cg.statValue("cpu.stat", "user_usec")
+	sys, ok2 := cg.statValue("cpu.stat", "system_usec")
+	if ok1 && ok2 {
+		u.Valid, u.UserNs, u.SysNs = true, user*1000, sys*1000
+	}
+	if peak, ok := cg.single("memory.peak"); ok {
+		u.MemPeak = peak
+	}
+	if n, ok := cg.statValue("memory.events", "oom_kill"); ok {
+		u.OOMKill = n
+	}
+	return u
+}

@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package core
+
+import (
+	"errors"
+
+	"github.com/tinylib/msgp/msgp"
+	"golang.org/x/sys/unix"
+
+	"gitlab.com/tacet/tacet/codec"
+)
+
+var errNotRunning = errors.New("process is not running")
+
+// args are the loop's decoders, reused for every request so that a
+// request allocates no decoder of its own.
+type args struct {
+	start   codec.StartArgs
+	handle  codec.HandleArgs
+	trigger codec.TriggerArgs
+	signal  codec.SignalArgs
+	freeze  codec.FreezeArgs
+	stdin   codec.StdinArgs
+	resize  codec.ResizeArgs
+	sub     codec.SubscribeArgs
+	unsub   codec.UnsubscribeArgs
+	read    codec.ReadArgs
+}
+
+// decode resets v and decodes the arguments a into it. A decode error is
+// answered with BAD_ARGS and the connection goes on.
+func decode(a []byte, v interface {
+	msgp.Unmarshaler
+}, reset func()) *codec.Error {
+	reset()
+	if err := codec.Unmarshal(a, v, "arguments"); err != nil {
+		return codec.NewError(codec.CodeBadArgs, err.Error())
+	}
+	return nil
+}
+
+// handle runs one request in the loop and queues its response.
+func (e *Engine) handle(s *session, id uint32, method string, a []byte) {
+	r, cerr := e.dispatch(s, id, method, a)
+	switch {
+	case cerr != nil:
+		s.fail(id, cerr)
+	case r != nil:
+		s.respond(id, r)
+	}
+}
+
+// dispatch returns the result of a request, an error, or neither when the
+// response will come later (proc.wait).
+func (e *Engine) dispatch(s *session, id uint32, method string, a []byte) (msgp.Marshaler, *codec.Error) {
+	x := &e.args
+	switch method {
+	case codec.MethodHostInfo:
+		return e.hostInfo(), nil
+	case codec.MethodStart:
+		if err := decode(a, &x.start, func() { x.start = codec.StartArgs{} }); err != nil {
+			return nil, err
+		}
+		r, err := e.start(s, &x.start)
+		return nilIfErr(r, err)
+	case codec.MethodTrigger:
+		if err := decode(a, &x.trigger, func() { x.trigger = codec.TriggerArgs{} }); err != nil {
+			return nil, err
+		}
+		return e.trigger(&x.trigger)
+	case codec.MethodSignal:
+		if err := decode(a, &x.signal, func() { x.signal = codec.SignalArgs{} }); err != nil {
+			return nil, err
+		}
+		return e.signal(&x.signal)
+	case codec.MethodFreeze:
+		if err := decode(a, &x.freeze, func() { x.freeze = codec.FreezeArgs{} }); err != nil {
+			return nil, err
+		}
+		return e.freeze(&x.freeze)
+	case codec.MethodStdin:
+		if err := decode(a, &x.stdin, func() { x.stdin = codec.StdinArgs{Data: x.stdin.Data[:0]} }); err != nil {
+			return nil, err
+		}
+		return e.writeStdin(&x.stdin)
+	case codec.MethodResize:
+		if err := decode(a, &x.resize, func() { x.resize = codec.ResizeArgs{} }); err != nil {
+			return nil, err
+		}
+		return e.resize(&x.resize)
+	case codec.MethodStatus, codec.MethodWait, codec.MethodRelease:
+		if err := decode(a, &x.handle, func() { x.handle = codec.HandleArgs{} }); err != nil {
+			return nil, err
+		}
+		return e.byHandle(s, id, method, x.handle.Handle)
+	case codec.MethodList:
+		return e.list(), nil
+	case codec.MethodSubscribe:
+		if err := decode(a, &x.sub, func() { x.sub = codec.SubscribeArgs{} }); err != nil {
+			return nil, err
+		}
+		return e.subscribe(s, &x.sub)
+	case codec.MethodUnsubscribe:
+		if err := decode(a, &x.unsub, func() { x.unsub = codec.UnsubscribeArgs{} }); err != nil {
+			return nil, err
+		}
+		if !s.removeSub(x.unsub.Sub) {
+			return nil, codec.NewError(codec.CodeNotFound, "no such subscription")
+		}
+		return nil2(), nil
+	case codec.MethodRead:
+		if err := decode(a, &x.read, func() { x.read = codec.ReadArgs{} }); err != nil {
+			return nil, err
+		}
+		return e.read(&x.read)
+	}
+	return nil, codec.NewError(codec.CodeUnsupported, "method "+method+" is not served by this daemon")
+}
+
+// served lists the methods dispatch knows, for host.info.
+var served = []string{
+	codec.MethodHostInfo, codec.MethodStart, codec.MethodTrigger, codec.MethodSignal,
+	codec.MethodFreeze, codec.MethodStdin, codec.MethodResize, codec.MethodStatus,
+	codec.MethodList, codec.MethodWait, codec.MethodRelease, codec.MethodSubscribe,
+	codec.MethodUnsubscribe, codec.MethodRead,
+}
+
+// empty is the result of methods that return nothing but success.
+type empty struct{}
+
+func (empty) MarshalMsg(b []byte) ([]byte, error) { return msgp.AppendMapHeader(b, 0), nil }
+
+func nil2() msgp.Marshaler { return empty{} }
+
+func nilIfErr[T msgp.Marshaler](r T, err *codec.Error) (msgp.Marshaler, *codec.Error) {
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (e *Engine) lookup(h uint64) (*proc, *codec.Error) {
+	p, ok := e.procs[h]
+	if !ok {
+		return nil, codec.NewError(codec.CodeNotFound, "no such process")
+	}
+	return p, nil
+}
+
+func (e *Engine) byHandle(s *session, id uint32, method string, h uint64) (msgp.Marshaler, *codec.Error) {
+	p, cerr := e.lookup(h)
+	if cerr != nil {
+		return nil, cerr
+	}
+	switch method {
+	case codec.MethodStatus:
+		pi := p.info()
+		return &pi, nil
+	case codec.MethodWait:
+		switch p.state {
+		case stateExited:
+			return &p.exit, nil
+		case stateFailed:
+			return nil, failedError(&p.fail)
+		}
+		p.watch(s)
+		p.waiters = append(p.waiters, waiter{s, id})
+		return nil, nil
+	}
+	return e.release(p)
+}
+
+func (e *Engine) trigger(a *codec.TriggerArgs) (msgp.Marshaler, *codec.Error) {
+	for _, h := range a.Handles {
+		p, cerr := e.lookup(h)
+		if cerr != nil {
+			return nil, cerr
+		}
+		if p.state != stateStaged || p.releasing {
+			return nil, codec.NewError(codec.CodeWrongState, "process is not staged, or already released")
+		}
+	}
+	for _, h := range a.Handles {
+		e.scheduleRelease(e.procs[h], a.At)
+	}
+	return nil2(), nil
+}
+
+func (e *Engine) signal(a *codec.SignalArgs) (msgp.Marshaler, *codec.Error) {
+	p, cerr := e.lookup(a.Handle)
+	if cerr != nil {
+		return nil, cerr
+	}
+	sig := unix.Signal(a.Signal)
+	if sig <= 0 || sig > 64 {
+		return nil, badArgs("sig", "no such signal")
+	}
+	if a.At != 0 {
+		e.scheduleSignal(p, sig, a.Tree, a.At)
+		return nil2(), nil
+	}
+	if a.Tree && (sig == unix.SIGKILL || sig == unix.SIGTERM) && p.why == "" && p.state != stateExited {
+		p.why = "tree"
+	}
+	if err := p.signal(sig, a.Tree); err != nil {
+		if err == errNotRunning {
+			return nil, codec.NewError(codec.CodeWrongState, "the process has ended")
+		}
+		return nil, codec.NewError(codec.CodeInternal, "signal: "+err.Error())
+	}
+	return nil2(), nil
+}
+
+func (e *Engine) freeze(a *codec.FreezeArgs) (msgp.Marshaler, *codec.Error) {
+	p, cerr := e.lookup(a.Handle)
+	if cerr != nil {
+		return nil, cerr
+	}
+	var err error
+	if p.cg != nil {
+		err = p.cg.freeze(!a.Thaw)
+	} else {
+		sig := unix.SIGSTOP
+		if a.Thaw {
+			sig = unix.SIGCONT
+		}
+		err = p.signal(sig, true)
+	}
+	if err != nil {
+		return nil, codec.NewError(codec.CodeInternal, "freeze: "+err.Error())
+	}
+	return nil2(), nil
+}
+
+func (e *Engine) writeStdin(a *codec.StdinArgs) (msgp.Marshaler, *codec.Error) {
+	p, cerr := e.lookup(a.Handle)
+	if cerr != nil {
+		return nil, cerr
+	}
+	if p.stdin == nil {
+		return nil, codec.NewError(codec.CodeWrongState, "the process has no stdin pipe")
+	}
+	if err := p.stdin.write(a.Data, a.EOF); err != nil {
+		if err == errStdinBacklog {
+			ce := codec.NewError(codec.CodeLimit, "stdin backlog full: the process is not reading")
+			ce.Detail.Limit = maxStdinBacklog
+			return nil, ce
+		}
+		return nil, codec.NewError(codec.CodeWrongState, "stdin is closed")
+	}
+	return nil2(), nil
+}
+
+func (e *Engine) resize(a *codec.ResizeArgs) (msgp.Marshaler, *codec.Error) {
+	p, cerr := e.lookup(a.Handle)
+	if cerr != nil {
+		return nil, cerr
+	}
+	if p.streams[2] == nil || p.stdin == nil {
+		return nil, codec.NewError(codec.CodeWrongState, "the process has no pseudo-terminal")
+	}
+	ws := &unix.Winsize{Row: a.Rows, Col: a.Cols}
+	rc, err := p.stdin.f.SyscallConn()
+	if err == nil {
+		rc.Control(func(fd uintptr) { err = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, ws) })
+	}
+	if err != nil {
+		return nil, codec.NewError(codec.CodeInternal, "resize: "+err.Error())
+	}
+	return nil2(), nil
+}
+
+func (e *Engine) list() msgp.Marshaler {
+	r := &codec.ListResult{Procs: make([]codec.ProcInfo, 0, len(e.procs))}
+	for _, p := range e.procs {
+		r.Procs = append(r.Procs, p.info())
+	}
+	return r
+}
+
+// release forgets a finished process: its records, output and spool.
+func (e *Engine) release(p *proc) (msgp.Marshaler, *codec.Error) {
+	if p.state != stateExited && p.state != stateFailed {
+		return nil, codec.NewError(codec.CodeWrongState, "the process is still running")
+	}
+	e.forget(p)
+	return nil2(), nil
+}
+
+func (e *Engine) forget(p *proc) {
+	delete(e.procs, p.h)
+	if p.tag != "" && e.byTag[p.tag] == p {
+		delete(e.byTag, p.tag)
+	}
+	for _, st := range p.streams {
+		if st != nil {
+			st.free()
+		}
+	}
+	if p.cg != nil {
+		p.cg.kill()
+		p.cg.remove()
+	}
+}
+
+func (e *Engine) subscribe(s *session, a *codec.SubscribeArgs) (msgp.Marshaler, *codec.Error) {
+	p, cerr := e.lookup(a.Handle)
+	if cerr != nil {
+		return nil, cerr
+	}
+	st := p.stream(a.Stream)
+	if st == nil {
+		return nil, badArgs("s", "the process has no such stream")
+	}
+	credit := a.Credit
+	if credit == 0 {
+		credit = 1 << 20
+	}
+	p.watch(s)
+	sb := s.addSub(st, a.From, credit)
+	length, _ := st.Len()
+	return &codec.SubscribeResult{Sub: sb.id, Start: a.From, Length: length}, nil
+}
+
+func (e *Engine) read(a *codec.ReadArgs) (msgp.Marshaler, *codec.Error) {
+	p, cerr := e.lookup(a.Handle)
+	if cerr != nil {
+		return nil, cerr
+	}
+	st := p.stream(a.Stream)
+	if st == nil {
+		return nil, badArgs("s", "the process has no such stream")
+	}
+	max := a.Max
+	if max == 0 || max > 256<<10 {
+		max = 256 << 10
+	}
+	buf := make([]byte, max)
+	n, gap, _ := st.ReadAt(a.Offset, buf)
+	length, ended := st.Len()
+	r := &codec.ReadResult{Offset: a.Offset, Data: buf[:n], Length: length}
+	if gap.to > gap.from {
+		r.GapTo, r.Why = gap.to, gap.why
+	}
+	r.EOF = ended && a.Offset+uint64(n) >= length
+	return r, nil
+}

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package core
+
+import (
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gitlab.com/tacet/tacet/codec"
+	"gitlab.com/tacet/tacet/core/spawn"
+)
+
+// Process states, as on the wire.
+const (
+	stateStaged  = "staged"
+	stateRunning = "running"
+	stateExited  = "exited"
+	stateFailed  = "failed"
+)
+
+// proc is the record of one process, owned by the loop.
+type proc struct {
+	h     uint64
+	tag   string
+	argv  [][]byte
+	state string
+	pid   int
+	pidfd int
+	sp    *spawn.Process
+	pgrp  bool // the process leads its own process group
+	releasing bool // a staged start's release is scheduled
+	cg    *cgroup
+
+	owner    *session
+	lease    time.Duration
+	watchers map[*session]struct{}
+	waiters  []waiter
+
+	streams [3]*Stream // stdout, stderr, pty; nil when not captured
+	open    int        // streams whose pipe has not ended
+	stdin   *stdinPipe
+
+	times   codec.Times
+	timeout time.Duration
+	grace   time.Duration
+	timers  []*time.Timer // pending timeouts, lease and scheduled signals
+	why     string        // why the daemon ended it, once it decided to
+	exit    codec.Exit
+	fail    codec.Failed
+	created stamp
+}
+
+type waiter struct {
+	s  *session
+	id uint32
+}
+
+// info returns the proc.status view of p.
+func (p *proc) info() codec.ProcInfo {
+	pi := codec.ProcInfo{
+		Handle: p.h, PID: uint32(p.pid), Tag: p.tag, State: p.state, Argv: p.argv,
+		Real: p.created.real, Mono: p.created.mono, Lengths: p.lengths(),
+	}
+	switch p.state {
+	case stateExited:
+		pi.Exit = p.exit
+	case stateFailed:
+		pi.Fail = p.fail
+	}
+	return pi
+}
+
+// lengths returns the bytes captured so far on stdout and stderr (or the
+// pty, reported as stdout).
+func (p *proc) lengths() []uint64 {
+	out := make([]uint64, 2)
+	for i, st := range p.streams {
+		if st == nil {
+			continue
+		}
+		n, _ := st.Len()
+		if i == 2 {
+			i = 0
+		}
+		out[i] += n
+	}
+	return out
+}
+
+// stream returns the stream numbered id on the wire.
+func (p *proc) stream(id uint8) *Stream {
+	if id < 1 || id > 3 {
+		return nil
+	}
+	return p.streams[id-1]
+}
+
+// watch makes s receive p's state, exit and failed events.
+func (p *proc) watch(s *session) {
+	if p.watchers == nil {
+		p.watchers = make(map[*session]struct{})
+	}
+	p.watchers[s] = struct{}{}
+}
+
+// notify sends a control event to every watcher.
+func (p *proc) notify(ev interface{ MarshalMsg([]byte) ([]byte, error) }) {
+	for s := range p.watchers {
+		s.event(ev)
+	}
+}
+
+// stateEvent tells the watchers that p is now in state.
+func (p *proc) setState(state string, at stamp) {
+	p.state = state
+	p.notify(&codec.State{K: codec.EventState, Handle: p.h, PID: uint32(p.pid), State: state, Real: at.real, Mono: at.mono})
+}
+
+// stopTimers cancels every pending timer of p.
+func (p *proc) stopTimers() {
+	for _, t := range p.timers {
+		t.Stop()
+	}
+	p.timers = nil
+}
+
+// signal sends sig to the process, or with tree to every process of its
+// tree, however they detached: through the cgroup where there is one,
+// else through the process group and the descendants found in /proc.
+func (p *proc) signal(sig unix.Signal, tree bool) error {
+	if !tree {
+		if p.state != stateRunning && p.state != stateStaged {
+			return errNotRunning
+		}
+		if p.pidfd >= 0 {
+			return unix.PidfdSendSignal(p.pidfd, sig, nil, 0)
+		}
+		return unix.Kill(p.pid, sig)
+	}
+	if p.cg != nil {
+		return p.cg.signal(sig)
+	}
+	return signalDescendants(p.pid, p.pgrp && p.state != stateExited, sig)
+}
+
+// signalDescendants is the fallback tree kill without a cgroup: the
+// process group, then every process whose chain of parents leads to pid.
+// A descendant that left the group and whose parent died before the walk
+// has been reparented to the daemon and is missed; that is why a cgroup
+// is used wherever the machine has one.
+func signalDescendants(pid int, group bool, sig unix.Signal) error {
+	if group {
+		unix.Kill(-pid, sig)
+	}
+	for _, d := range descendants(pid) {
+		unix.Kill(d, sig)
+	}
+	if group {
+		return nil
+	}
+	return unix.Kill(pid, sig)
+}
+
+// descendants lists the processes below pid by walking /proc.
+func descendants(pid int) []int {
+	parent := map[int]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		c := atoiOr(e.Name(), -1)
+		if c > 0 {
+			parent[c] = ppidOf(c)
+		}
+	}
+	var out []int
+	for c := range parent {
+		for q := parent[c]; q > 1; q = parent[q] {
+			if q == pid {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package core
+
+import (
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Stream keeps the bytes of one output stream of one process, addressed by
+// offset from 0: the newest in a memory ring, all of them (budget
+// permitting) in a spool file at their own offsets. The pipe reader
+// appends; subscribers' writers and out.read read at any offset.
+//
+// Bytes that neither the ring nor the spool holds any more are lost, and
+// the stream remembers which, and why, so every reader is told.
+type Stream struct {
+	handle uint64
+	id     uint8
+	mem    *budget
+	disk   *budget
+	ringMax int
+
+	mu      sync.Mutex
+	ring    []byte // byte at offset o is ring[o%len(ring)] when o >= length-filled
+	filled  uint64 // bytes of the ring in use
+	length  uint64 // bytes appended so far
+	spool   *os.File
+	spooled spans // offsets written to the spool
+	spoolSz int64 // bytes taken from the disk budget
+	memSz   int64 // bytes taken from the memory budget
+	lost    spans // offsets no longer held, with the reason
+	eof     bool
+	fd      int // the pipe's read end, -1 once closed
+	file    *os.File
+	subs    []*sub
+	marks   [64]mark // when recent reads happened, for out events
+	nmarks  int
+}
+
+// mark records that the read returning the byte at off happened at mono.
+type mark struct{ off, mono uint64 }
+
+const (
+	initialRing  = 4 << 10
+	maxChunk     = 64 << 10
+	spoolRingMax = 256 << 10 // the ring only caches when a spool holds everything
+)
+
+// newStream returns a stream that keeps its bytes in spool, or in memory
+// only when spool is nil.
+func newStream(h uint64, id uint8, mem, disk *budget, spool *os.File, memMax int) *Stream {
+	st := &Stream{handle: h, id: id, mem: mem, disk: disk, spool: spool, fd: -1, ringMax: memMax}
+	if spool != nil && st.ringMax > spoolRingMax {
+		st.ringMax = spoolRingMax
+	}
+	return st
+}
+
+// Len returns the number of bytes appended so far and whether the stream
+// has ended.
+func (st *Stream) Len() (uint64, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.length, st.eof
+}
+
+// readFrom reads once from the pipe fd into the ring, which must be held
+// locked. It returns the read's error: EAGAIN when the pipe is empty,
+// nil with n == 0 at end of file.
+func (st *Stream) readFromLocked(fd int) (int, error) {
+	st.makeRoomLocked()
+	size := uint64(len(st.ring))
+	pos := st.length % size
+	end := size
+	if end-pos > maxChunk {
+		end = pos + maxChunk
+	}
+	n, err := unix.Read(fd, st.ring[pos:end])
+	if n <= 0 {
+		return 0, err
+	}
+	t := monoNow()
+	st.appendedLocked(pos, uint64(n), t)
+	return n, nil
+}
+
+// makeRoomLocked grows the ring while memory budget and the per-stream
+// maximum allow, before a read that might overwrite the oldest bytes.
+func (st *Stream) makeRoomLocked() {
+	size := len(st.ring)
+	if size != 0 && st.filled < uint64(size) {
+		return
+	}
+	grow := initialRing
+	if size > 0 {
+		grow = size
+	}
+	if size+grow > st.ringMax || !st.mem.take(int64(grow)) {
+		if size == 0 {
+			// Not even a first ring fits: read into a minimal one so that
+			// the child is never blocked, and lose what cannot be kept.
+			st.ring = make([]byte, 512)
+		}
+		return
+	}
+	st.memSz += int64(grow)
+	nr := make([]byte, size+grow)
+	for o := st.length - st.filled; o < st.length; o++ {
+		nr[o%uint64(len(nr))] = st.ring[o%uint64(size)]
+	}
+	st.ring = nr
+}
+
+// appendedLocked accounts for n bytes just read into ring[pos:]: the bytes
+// they overwrote, the spool, and the subscribers.
+func (st *Stream) appendedLocked(pos, n, t uint64) {
+	off := st.length
+	size := uint64(len(st.ring))
+	if over := st.filled + n; over > size {
+		gone := over - size
+		st.forgetLocked(st.length-st.filled, st.length-st.filled+gone)
+		st.filled -= gone
+	}
+	if st.spool != nil {
+		st.spoolLocked(off, st.ring[pos:pos+n])
+	}
+	st.length += n
+	st.filled += n
+	st.marks[st.nmarks%len(st.marks)] = mark{off, t}
+	st.nmarks++
+	for _, s := range st.subs {
+		s.sess.wakeup()
+	}
+}
+
+// forgetLocked records that ring offsets [from, to) are overwritten; any
+// of them that the spool does not hold are lost.
+func (st *Stream) forgetLocked(from, to uint64) {
+	why := "mem-budget"
+	if st.spool != nil {
+		why = "disk-budget"
+	}
+	for from < to {
+		if s, ok := st.spooled.find(from); ok {
+			from = s.to
+			continue
+		}
+		next := to
+		if s, ok := st.spooled.next(from); ok && s.from < to {
+			next = s.from
+		}
+		st.lost.add(span{from, next, why}, true)
+		from = next
+	}
+}
+
+// spoolLocked writes p, the bytes at off, to the spool if the disk budget
+// allows.
+func (st *Stream) spoolLocked(off uint64, p []byte) {
+	if !st.disk.take(int64(len(p))) {
+		return
+	}
+	if _, err := st.spool.WriteAt(p, int64(off)); err != nil {
+		st.disk.give(int64(len(p)))
+		return
+	}
+	st.spoolSz += int64(len(p))
+	st.spooled.add(span{off, off + uint64(len(p)), ""}, false)
+}
+
+// ReadAt copies bytes from offset off into p. It returns the number of
+// bytes copied and, when the bytes at off are lost, the span lost instead
+// (n is then 0). At the end of the retained bytes it returns 0 and the
+// zero span.
+func (st *Stream) ReadAt(off uint64, p []byte) (n int, gap span, mono uint64) {
+	st.mu.Lock()
+	if off >= st.length || len(p) == 0 {
+		st.mu.Unlock()
+		return 0, span{}, 0
+	}
+	mono = st.markLocked(off)
+	ringStart := st.length - st.filled
+	if off >= ringStart {
+		n = st.copyRingLocked(off, p)
+		st.mu.Unlock()
+		return n, span{}, mono
+	}
+	s, ok := st.spooled.find(off)
+	if !ok {
+		gap = st.gapLocked(off, ringStart)
+		st.mu.Unlock()
+		return 0, gap, 0
+	}
+	spool := st.spool
+	st.mu.Unlock()
+
+	// Spooled bytes never change, so they are read without the lock.
+	if max := s.to - off; uint64(len(p)) > max {
+		p = p[:max]
+	}
+	n, _ = spool.ReadAt(p, int64(off))
+	return n, span{}, mono
+}
+
+func (st *Stream) copyRingLocked(off uint64, p []byte) int {
+	size := uint64(len(st.ring))
+	avail := st.length - off
+	if uint64(len(p)) > avail {
+		p = p[:avail]
+	}
+	pos := off % size
+	n := copy(p, st.ring[pos:])
+	if n < len(p) {
+		n += copy(p[n:], st.ring)
+	}
+	return n
+}
+
+// gapLocked returns the lost span that starts at off and ends where
+// retained bytes resume.
+func (st *Stream) gapLocked(off, ringStart uint64) span {
+	to := ringStart
+	if s, ok := st.spooled.next(off); ok && s.from < to {
+		to = s.from
+	}
+	why := "dropped"
+	if l, ok := st.lost.find(off); ok {
+		why = l.why
+	}
+	return span{off, to, why}
+}
+
+// markLocked returns the monotonic time of the read that returned the
+// byte at off, or 0 when that read is too old to be remembered.
+func (st *Stream) markLocked(off uint64) uint64 {
+	for k := 0; k < len(st.marks) && k < st.nmarks; k++ {
+		m := st.marks[(st.nmarks-1-k)%len(st.marks)]
+		if m.off <= off {
+			return m.mono
+		}
+	}
+	return 0
+}
+
+// free gives back the stream's memory and removes its spool, when the
+// process's records are released.
+func (st *Stream) free() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.ring = nil
+	st.filled = 0
+	st.mem.give(st.memSz)
+	st.memSz = 0
+	if st.spool != nil {
+		os.Remove(st.spool.Name())
+		st.spool.Close()
+		st.spool = nil
+		st.disk.give(st.spoolSz)
+		st.spoolSz = 0
+	}
+	st.spooled, st.lost = nil, nil
+	st.lost.add(span{0, st.length, "released"}, true)
+}

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package core
+
+import (
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gitlab.com/tacet/tacet/codec"
+)
+
+// Timers exist only while something is due: a timeout, a lease, a
+// scheduled signal or release. An idle daemon has none.
+
+// after runs fn in the loop after d, and keeps the timer with p so that
+// it is cancelled when p ends.
+func (e *Engine) after(p *proc, d time.Duration, fn func()) {
+	t := time.AfterFunc(d, func() { e.post(fn) })
+	p.timers = append(p.timers, t)
+}
+
+// armTimeout starts p's timeout, counted from its exec: SIGTERM to the
+// tree, then SIGKILL after the grace period.
+func (e *Engine) armTimeout(p *proc) {
+	if p.timeout <= 0 {
+		return
+	}
+	e.after(p, p.timeout, func() { e.terminate(p, "timeout") })
+}
+
+// terminate ends p's tree gracefully: SIGTERM now, SIGKILL after the
+// grace period if the process is still there. It is safe to call twice.
+func (e *Engine) terminate(p *proc, why string) {
+	if p.state == stateExited || p.state == stateFailed {
+		return
+	}
+	if p.why == "" {
+		p.why = why
+	}
+	p.signal(unix.SIGTERM, true)
+	e.after(p, p.grace, func() {
+		if p.state != stateExited {
+			p.signal(unix.SIGKILL, true)
+		}
+	})
+}
+
+// kill ends p's tree at once.
+func (e *Engine) kill(p *proc, why string) {
+	if p.why == "" {
+		p.why = why
+	}
+	p.signal(unix.SIGKILL, true)
+}
+
+// waitUntil sleeps until the CLOCK_REALTIME instant at (ns). It first
+// sleeps on a Go timer until shortly before, then on a thread of its own
+// with clock_nanosleep(TIMER_ABSTIME), whose wake-up is precise to the
+// kernel's timer slack rather than to the runtime's millisecond poller.
+func waitUntil(at uint64) {
+	const early = 2 * time.Millisecond
+	if d := time.Duration(int64(at) - int64(realNow())); d > early {
+		time.Sleep(d - early)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+	ts := unix.NsecToTimespec(int64(at))
+	for {
+		err := unix.ClockNanosleep(unix.CLOCK_REALTIME, unix.TIMER_ABSTIME, &ts, nil)
+		if err != unix.EINTR {
+			return
+		}
+	}
+}
+
+// scheduleRelease opens p's gate at the instant at, from a goroutine of
+// its own, then reports the exec to the loop.
+func (e *Engine) scheduleRelease(p *proc, at uint64) {
+	sp := p.sp
+	p.releasing = true
+	go func() {
+		if at != 0 {
+			waitUntil(at)
+		}
+		rel := now()
+		err := sp.Release()
+		if err == nil {
+			var x codec.Times
+			info, rerr := sp.Result()
+			x.ExecReal, x.ExecMono = uint64(info.Real), uint64(info.Mono)
+			e.post(func() { e.released(p, rel, x, rerr) })
+			return
+		}
+		e.post(func() { e.released(p, rel, codec.Times{}, err) })
+	}()
+}
+
+// released records the outcome of a staged start's release.
+func (e *Engine) released(p *proc, rel stamp, x codec.Times, err error) {
+	p.times.ReleaseReal, p.times.ReleaseMono = rel.real, rel.mono
+	if err != nil {
+		// The child exits 127; its reaping is of no more interest.
+		delete(e.byPID, p.pid)
+		p.stopTimers()
+		e.spawnFailed(p, err)
+		p.notify(&p.fail)
+		p.setState(stateFailed, now())
+		return
+	}
+	p.times.ExecReal, p.times.ExecMono = x.ExecReal, x.ExecMono
+	if p.state == stateStaged {
+		p.setState(stateRunning, now())
+		e.armTimeout(p)
+	}
+}
+
+// scheduleSignal sends sig at the instant at, for fault injection.
+func (e *Engine) scheduleSignal(p *proc, sig unix.Signal, tree bool, at uint64) {
+	go func() {
+		waitUntil(at)
+		e.post(func() {
+			if p.state != stateExited || tree {
+				p.signal(sig, tree)
+			}
+		})
+	}()
+}

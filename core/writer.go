@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package core
+
+import (
+	"encoding/binary"
+
+	"gitlab.com/tacet/tacet/codec"
+)
+
+// writer is the state of a session's writer goroutine; it is reused for
+// every frame so that sending output allocates nothing.
+type writer struct {
+	s     *session
+	spare []byte
+	pings []pingReq
+	subs  []*sub
+	next  int // round-robin position in subs
+	chunk []byte
+	out   codec.Out
+	gap   codec.Gap
+	eos   codec.EOS
+	pong  codec.Pong
+}
+
+// writeLoop sends control frames first, then one chunk per subscription
+// in turn, until the session ends. It sleeps on s.wake when there is
+// nothing to send.
+func (s *session) writeLoop() {
+	w := &writer{s: s, chunk: make([]byte, maxChunk)}
+	w.out.K, w.gap.K, w.eos.K = codec.EventOut, codec.EventGap, codec.EventEOS
+	for {
+		select {
+		case <-s.wake:
+		case <-s.done:
+			w.flushControl()
+			return
+		}
+		for {
+			if err := w.flushControl(); err != nil {
+				s.conn.Close()
+				return
+			}
+			sent, err := w.sendBulk()
+			if err != nil {
+				s.conn.Close()
+				return
+			}
+			if !sent {
+				break
+			}
+		}
+	}
+}
+
+// flushControl writes every queued control frame and pong.
+func (w *writer) flushControl() error {
+	s := w.s
+	s.mu.Lock()
+	ctl := s.ctl
+	s.ctl = w.spare[:0]
+	w.pings = append(w.pings[:0], s.pings...)
+	s.pings = s.pings[:0]
+	over := s.over
+	s.mu.Unlock()
+	w.spare = ctl
+
+	if over {
+		return errBacklog
+	}
+	for len(ctl) > 0 {
+		n := binary.BigEndian.Uint32(ctl)
+		if err := s.conn.WriteFrame(ctl[4 : 4+n]); err != nil {
+			return err
+		}
+		ctl = ctl[4+n:]
+	}
+	for _, p := range w.pings {
+		if err := w.writePong(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writePong stamps T3 as late as it can, just before the write.
+func (w *writer) writePong(p pingReq) error {
+	t := now()
+	w.pong = codec.Pong{T1: p.t1, T2: p.t2, T3: t.real, M2: p.m2, M3: t.mono}
+	b, _ := w.pong.MarshalMsg(codec.AppendEnvelope(w.s.conn.Begin(), codec.KindPong, p.id))
+	return w.s.conn.End(b)
+}
+
+// sendBulk sends at most one frame for each subscription that has
+// something to send, and reports whether it sent anything.
+func (w *writer) sendBulk() (bool, error) {
+	s := w.s
+	s.mu.Lock()
+	w.subs = append(w.subs[:0], s.subs...)
+	s.mu.Unlock()
+
+	sent := false
+	for i := range w.subs {
+		sb := w.subs[(w.next+i)%len(w.subs)]
+		ok, err := w.sendOne(sb)
+		if err != nil {
+			return sent, err
+		}
+		sent = sent || ok
+	}
+	w.next++
+	clear(w.subs)
+	return sent, nil
+}
+
+// sendOne sends the next chunk, gap or end of stream of sb.
+func (w *writer) sendOne(sb *sub) (bool, error) {
+	s := w.s
+	s.mu.Lock()
+	off, credit, eos := sb.off, sb.credit, sb.eos
+	s.mu.Unlock()
+	if eos {
+		return false, nil
+	}
+
+	max := uint64(len(w.chunk))
+	if credit < max {
+		max = credit
+	}
+	n, gap, mono := sb.st.ReadAt(off, w.chunk[:max])
+	switch {
+	case n > 0:
+		return true, w.sendOut(sb, off, w.chunk[:n], mono)
+	case gap.to > gap.from:
+		return true, w.sendGap(sb, gap)
+	}
+	length, ended := sb.st.Len()
+	if ended && off >= length {
+		return true, w.sendEOS(sb, length)
+	}
+	return false, nil
+}
+
+func (w *writer) sendOut(sb *sub, off uint64, data []byte, mono uint64) error {
+	w.out.Handle, w.out.Stream, w.out.Offset, w.out.Mono, w.out.Data = sb.st.handle, sb.st.id, off, mono, data
+	b, _ := codec.AppendEvent(w.s.conn.Begin(), sb.id, &w.out)
+	w.out.Data = nil
+	w.s.mu.Lock()
+	sb.off += uint64(len(data))
+	sb.credit -= uint64(len(data))
+	w.s.mu.Unlock()
+	return w.s.conn.End(b)
+}
+
+func (w *writer) sendGap(sb *sub, g span) error {
+	w.gap.Handle, w.gap.Stream, w.gap.From, w.gap.To, w.gap.Why = sb.st.handle, sb.st.id, g.from, g.to, g.why
+	b, _ := codec.AppendEvent(w.s.conn.Begin(), sb.id, &w.gap)
+	w.s.mu.Lock()
+	sb.off = g.to
+	w.s.mu.Unlock()
+	return w.s.conn.End(b)
+}
+
+func (w *writer) sendEOS(sb *sub, length uint64) error {
+	w.eos.Handle, w.eos.Stream, w.eos.Length = sb.st.handle, sb.st.id, length
+	b, _ := codec.AppendEvent(w.s.conn.Begin(), sb.id, &w.eos)
+	w.s.mu.Lock()
+	sb.eos = true
+	w.s.mu.Unlock()
+	return w.s.conn.End(b)
+}
