@@ -16,7 +16,7 @@ import (
 // childIO holds the fds made for one start: the ends the child receives
 // and the ends the daemon keeps.
 type childIO struct {
-	child  []int      // closed in the parent once the child has them
+	child  []int       // closed in the parent once the child has them
 	parent [3]*os.File // read ends: stdout, stderr, pty
 	stdin  *stdinPipe
 }

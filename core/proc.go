@@ -22,16 +22,16 @@ const (
 
 // proc is the record of one process, owned by the loop.
 type proc struct {
-	h     uint64
-	tag   string
-	argv  [][]byte
-	state string
-	pid   int
-	pidfd int
-	sp    *spawn.Process
-	pgrp  bool // the process leads its own process group
+	h         uint64
+	tag       string
+	argv      [][]byte
+	state     string
+	pid       int
+	pidfd     int
+	sp        *spawn.Process
+	pgrp      bool // the process leads its own process group
 	releasing bool // a staged start's release is scheduled
-	cg    *cgroup
+	cg        *cgroup
 
 	owner    *session
 	lease    time.Duration

@@ -17,10 +17,10 @@ import (
 // Bytes that neither the ring nor the spool holds any more are lost, and
 // the stream remembers which, and why, so every reader is told.
 type Stream struct {
-	handle uint64
-	id     uint8
-	mem    *budget
-	disk   *budget
+	handle  uint64
+	id      uint8
+	mem     *budget
+	disk    *budget
 	ringMax int
 
 	mu      sync.Mutex
