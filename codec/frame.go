@@ -14,12 +14,12 @@ import (
 var Preface = [8]byte{'t', 'a', 'c', 'e', 't', 0, 0, 1}
 
 // Frame limits. The top byte of a length is always zero, because no frame
-// may exceed HardMaxFrame: a stray "GET " read as a length is refused on
-// its first byte.
+// may exceed HardMaxFrame, one byte less than 16 MiB: a stray "GET " read
+// as a length is refused on its first byte.
 const (
-	DefaultMaxFrame = 1 << 20  // after READY, unless configured otherwise
-	HardMaxFrame    = 16 << 20 // no configuration may exceed this
-	PreAuthMaxFrame = 4096     // before READY
+	DefaultMaxFrame = 1 << 20    // after READY, unless configured otherwise
+	HardMaxFrame    = 16<<20 - 1 // no configuration may exceed this; the largest 3-byte length
+	PreAuthMaxFrame = 4096       // before READY
 	headerLen       = 4
 )
 

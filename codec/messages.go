@@ -21,19 +21,19 @@ package codec
 
 // Hello is the first message of a controller (kind KindHello).
 type Hello struct {
-	Versions []uint16 `msg:"pv"`   // [min, max] protocol major versions offered
-	CapVer   uint32   `msg:"cv"`   // the controller's capability version
-	Caps     []string `msg:"caps"` // optional features the controller can use
-	Who      string   `msg:"who"`  // free-form controller name, for logs
-	Nonce    []byte   `msg:"cn"`   // 32 random bytes
-	KeyID    string   `msg:"kid"`  // identifier of the key the controller holds
+	Versions []uint16 `msg:"pv,limit=16"`   // [min, max] protocol major versions offered
+	CapVer   uint32   `msg:"cv"`            // the controller's capability version
+	Caps     []string `msg:"caps,limit=64"` // optional features the controller can use
+	Who      string   `msg:"who"`           // free-form controller name, for logs
+	Nonce    []byte   `msg:"cn"`            // 32 random bytes
+	KeyID    string   `msg:"kid"`           // identifier of the key the controller holds
 }
 
 // Welcome is the daemon's answer to Hello (kind KindWelcome).
 type Welcome struct {
 	Version  uint16   `msg:"pv"`   // chosen protocol major version
 	CapVer   uint32   `msg:"cv"`   // the daemon's capability version
-	Caps     []string `msg:"caps"` // features both sides have
+	Caps     []string `msg:"caps,limit=64"` // features both sides have
 	Auth     string   `msg:"auth"` // "hmac" or "none"
 	Instance []byte   `msg:"inst"` // 16 random bytes, new at every daemon start
 	BootID   string   `msg:"boot"` // /proc/sys/kernel/random/boot_id

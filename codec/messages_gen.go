@@ -538,7 +538,7 @@ func (z *Hello) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Versions")
 				return
 			}
-			if zb0002 > z2c18a699limitArrays {
+			if zb0002 > 16 {
 				err = msgp.ErrLimitExceeded
 				return
 			}
@@ -577,7 +577,7 @@ func (z *Hello) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Caps")
 				return
 			}
-			if zb0003 > z2c18a699limitArrays {
+			if zb0003 > 64 {
 				err = msgp.ErrLimitExceeded
 				return
 			}
@@ -1087,7 +1087,7 @@ func (z *Welcome) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Caps")
 				return
 			}
-			if zb0002 > z2c18a699limitArrays {
+			if zb0002 > 64 {
 				err = msgp.ErrLimitExceeded
 				return
 			}

@@ -59,17 +59,17 @@ type HostInfo struct {
 	CPUModel    string    `msg:"cpumodel"`
 	CPUs        uint32    `msg:"ncpu"`
 	NUMANodes   uint32    `msg:"numa"`
-	MemTotal    uint64    `msg:"mem"`     // bytes
-	PID         uint32    `msg:"pid"`     // the daemon's
-	UID         uint32    `msg:"uid"`     // the daemon's
-	Containment string    `msg:"contain"` // "cgroup2" or "subreaper"
-	CgroupVer   uint8     `msg:"cgver"`   // 2, 1 or 0
-	CgroupCtl   []string  `msg:"cgctl"`   // controllers available to process cgroups
+	MemTotal    uint64    `msg:"mem"`            // bytes
+	PID         uint32    `msg:"pid"`            // the daemon's
+	UID         uint32    `msg:"uid"`            // the daemon's
+	Containment string    `msg:"contain"`        // "cgroup2" or "subreaper"
+	CgroupVer   uint8     `msg:"cgver"`          // 2, 1 or 0
+	CgroupCtl   []string  `msg:"cgctl,limit=32"` // controllers available to process cgroups
 	PSI         bool      `msg:"psi"`
 	Clock       ClockInfo `msg:"clock"`
-	Real        uint64    `msg:"real"`    // CLOCK_REALTIME ns when answered
-	Mono        uint64    `msg:"mono"`    // CLOCK_MONOTONIC ns when answered
-	Methods     []string  `msg:"methods"` // methods this daemon serves
+	Real        uint64    `msg:"real"`              // CLOCK_REALTIME ns when answered
+	Mono        uint64    `msg:"mono"`              // CLOCK_MONOTONIC ns when answered
+	Methods     []string  `msg:"methods,limit=256"` // methods this daemon serves
 }
 
 // ClockInfo is the state of the kernel clock from adjtimex.

@@ -398,7 +398,7 @@ func (z *HostInfo) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "CgroupCtl")
 				return
 			}
-			if zb0003 > zde6d1a89limitArrays {
+			if zb0003 > 32 {
 				err = msgp.ErrLimitExceeded
 				return
 			}
@@ -470,7 +470,7 @@ func (z *HostInfo) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Methods")
 				return
 			}
-			if zb0004 > zde6d1a89limitArrays {
+			if zb0004 > 256 {
 				err = msgp.ErrLimitExceeded
 				return
 			}

@@ -19,9 +19,9 @@ type StartArgs struct {
 	Output  OutSpec    `msg:"out"`
 	User    string     `msg:"user"`  // name or number; daemon must be root
 	Group   string     `msg:"group"` // name or number; daemon must be root
-	Rlimits []Rlimit   `msg:"rlim"`
-	CPUs    []uint16   `msg:"cpus"` // affinity; empty: inherit the daemon's
-	Nice    Int        `msg:"nice"` // applied when HasNice
+	Rlimits []Rlimit   `msg:"rlim,limit=64"`
+	CPUs    []uint16   `msg:"cpus,limit=8192"` // affinity; empty: inherit the daemon's
+	Nice    Int        `msg:"nice"`            // applied when HasNice
 	HasNice bool       `msg:"hasnice"`
 	Pgroup  string     `msg:"pg"` // "" or "pgrp": own process group; "session": setsid; "inherit"
 	Cgroup  CgroupSpec `msg:"cg"`
@@ -119,7 +119,7 @@ type ResizeArgs struct {
 
 // ListResult is the result of proc.list.
 type ListResult struct {
-	Procs []ProcInfo `msg:"procs"`
+	Procs []ProcInfo `msg:"procs,limit=16384"`
 }
 
 // ProcInfo describes one process: the result of proc.status.

@@ -461,7 +461,7 @@ func (z *ListResult) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Procs")
 				return
 			}
-			if zb0002 > z35826b65limitArrays {
+			if zb0002 > 16384 {
 				err = msgp.ErrLimitExceeded
 				return
 			}
@@ -1478,7 +1478,7 @@ func (z *StartArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Rlimits")
 				return
 			}
-			if zb0007 > z35826b65limitArrays {
+			if zb0007 > 64 {
 				err = msgp.ErrLimitExceeded
 				return
 			}
@@ -1494,7 +1494,7 @@ func (z *StartArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					err = msgp.WrapError(err, "Rlimits", za0002)
 					return
 				}
-				if zb0008 > z35826b65limitMaps {
+				if zb0008 > 64 {
 					err = msgp.ErrLimitExceeded
 					return
 				}
@@ -1561,7 +1561,7 @@ func (z *StartArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "CPUs")
 				return
 			}
-			if zb0009 > z35826b65limitArrays {
+			if zb0009 > 8192 {
 				err = msgp.ErrLimitExceeded
 				return
 			}

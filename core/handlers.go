@@ -28,13 +28,10 @@ type args struct {
 	read    codec.ReadArgs
 }
 
-// decode resets v and decodes the arguments a into it. A decode error is
-// answered with BAD_ARGS and the connection goes on.
-func decode(a []byte, v interface {
-	msgp.Unmarshaler
-}, reset func()) *codec.Error {
-	reset()
-	if err := codec.Unmarshal(a, v, "arguments"); err != nil {
+// decode resets v, keeping its storage, and decodes the arguments a into
+// it. A decode error is answered with BAD_ARGS and the connection goes on.
+func decode(a []byte, v codec.Message) *codec.Error {
+	if err := codec.Decode(a, v, "arguments"); err != nil {
 		return codec.NewError(codec.CodeBadArgs, err.Error())
 	}
 	return nil
@@ -59,50 +56,50 @@ func (e *Engine) dispatch(s *session, id uint32, method string, a []byte) (msgp.
 	case codec.MethodHostInfo:
 		return e.hostInfo(), nil
 	case codec.MethodStart:
-		if err := decode(a, &x.start, func() { x.start = codec.StartArgs{} }); err != nil {
+		if err := decode(a, &x.start); err != nil {
 			return nil, err
 		}
 		r, err := e.start(s, &x.start)
 		return nilIfErr(r, err)
 	case codec.MethodTrigger:
-		if err := decode(a, &x.trigger, func() { x.trigger = codec.TriggerArgs{} }); err != nil {
+		if err := decode(a, &x.trigger); err != nil {
 			return nil, err
 		}
 		return e.trigger(&x.trigger)
 	case codec.MethodSignal:
-		if err := decode(a, &x.signal, func() { x.signal = codec.SignalArgs{} }); err != nil {
+		if err := decode(a, &x.signal); err != nil {
 			return nil, err
 		}
 		return e.signal(&x.signal)
 	case codec.MethodFreeze:
-		if err := decode(a, &x.freeze, func() { x.freeze = codec.FreezeArgs{} }); err != nil {
+		if err := decode(a, &x.freeze); err != nil {
 			return nil, err
 		}
 		return e.freeze(&x.freeze)
 	case codec.MethodStdin:
-		if err := decode(a, &x.stdin, func() { x.stdin = codec.StdinArgs{Data: x.stdin.Data[:0]} }); err != nil {
+		if err := decode(a, &x.stdin); err != nil {
 			return nil, err
 		}
 		return e.writeStdin(&x.stdin)
 	case codec.MethodResize:
-		if err := decode(a, &x.resize, func() { x.resize = codec.ResizeArgs{} }); err != nil {
+		if err := decode(a, &x.resize); err != nil {
 			return nil, err
 		}
 		return e.resize(&x.resize)
 	case codec.MethodStatus, codec.MethodWait, codec.MethodRelease:
-		if err := decode(a, &x.handle, func() { x.handle = codec.HandleArgs{} }); err != nil {
+		if err := decode(a, &x.handle); err != nil {
 			return nil, err
 		}
 		return e.byHandle(s, id, method, x.handle.Handle)
 	case codec.MethodList:
 		return e.list(), nil
 	case codec.MethodSubscribe:
-		if err := decode(a, &x.sub, func() { x.sub = codec.SubscribeArgs{} }); err != nil {
+		if err := decode(a, &x.sub); err != nil {
 			return nil, err
 		}
 		return e.subscribe(s, &x.sub)
 	case codec.MethodUnsubscribe:
-		if err := decode(a, &x.unsub, func() { x.unsub = codec.UnsubscribeArgs{} }); err != nil {
+		if err := decode(a, &x.unsub); err != nil {
 			return nil, err
 		}
 		if !s.removeSub(x.unsub.Sub) {
@@ -110,7 +107,7 @@ func (e *Engine) dispatch(s *session, id uint32, method string, a []byte) (msgp.
 		}
 		return nil2(), nil
 	case codec.MethodRead:
-		if err := decode(a, &x.read, func() { x.read = codec.ReadArgs{} }); err != nil {
+		if err := decode(a, &x.read); err != nil {
 			return nil, err
 		}
 		return e.read(&x.read)
