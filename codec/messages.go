@@ -31,18 +31,18 @@ type Hello struct {
 
 // Welcome is the daemon's answer to Hello (kind KindWelcome).
 type Welcome struct {
-	Version  uint16   `msg:"pv"`   // chosen protocol major version
-	CapVer   uint32   `msg:"cv"`   // the daemon's capability version
+	Version  uint16   `msg:"pv"`            // chosen protocol major version
+	CapVer   uint32   `msg:"cv"`            // the daemon's capability version
 	Caps     []string `msg:"caps,limit=64"` // features both sides have
-	Auth     string   `msg:"auth"` // "hmac" or "none"
-	Instance []byte   `msg:"inst"` // 16 random bytes, new at every daemon start
-	BootID   string   `msg:"boot"` // /proc/sys/kernel/random/boot_id
-	Daemon   string   `msg:"ver"`  // daemon version string
-	Host     string   `msg:"host"` // hostname
-	Nonce    []byte   `msg:"sn"`   // 32 random bytes
-	MaxFrame uint32   `msg:"maxf"` // largest frame the daemon accepts after READY
-	Real     uint64   `msg:"real"` // CLOCK_REALTIME ns when WELCOME was written
-	Mono     uint64   `msg:"mono"` // CLOCK_MONOTONIC ns when WELCOME was written
+	Auth     string   `msg:"auth"`          // "hmac" or "none"
+	Instance []byte   `msg:"inst"`          // 16 random bytes, new at every daemon start
+	BootID   string   `msg:"boot"`          // /proc/sys/kernel/random/boot_id
+	Daemon   string   `msg:"ver"`           // daemon version string
+	Host     string   `msg:"host"`          // hostname
+	Nonce    []byte   `msg:"sn"`            // 32 random bytes
+	MaxFrame uint32   `msg:"maxf"`          // largest frame the daemon accepts after READY
+	Real     uint64   `msg:"real"`          // CLOCK_REALTIME ns when WELCOME was written
+	Mono     uint64   `msg:"mono"`          // CLOCK_MONOTONIC ns when WELCOME was written
 }
 
 // Auth carries the controller's proof (kind KindAuth).
