@@ -81,7 +81,7 @@ type Exit struct {
 	Usage   Rusage   `msg:"ru"`      // wait4's rusage of the process and its reaped children
 	Cgroup  CgUsage  `msg:"cgru"`    // the process's cgroup, when it had one
 	Times   Times    `msg:"times"`
-	Lengths []uint64 `msg:"len"`  // bytes captured per stream at exit: [stdout, stderr]
+	Lengths []uint64 `msg:"len"`  // bytes captured per stream at exit; element i is stream i+1
 	Open    bool     `msg:"open"` // a descendant still holds an output stream open; eos follows
 }
 

@@ -21,6 +21,7 @@ const MACLen = 16
 type FrameMAC struct {
 	h   hash.Hash
 	seq uint64
+	pre [12]byte // seq and length; a field so that Write does not make it escape
 	sum [sha256.Size]byte
 }
 
@@ -32,12 +33,11 @@ func NewFrameMAC(key []byte) *FrameMAC {
 // tag computes the tag of a frame whose header claims length and whose
 // payload is p, and advances the sequence number.
 func (m *FrameMAC) tag(length uint32, p []byte) []byte {
-	var pre [12]byte
-	binary.BigEndian.PutUint64(pre[:8], m.seq)
-	binary.BigEndian.PutUint32(pre[8:], length)
+	binary.BigEndian.PutUint64(m.pre[:8], m.seq)
+	binary.BigEndian.PutUint32(m.pre[8:], length)
 	m.seq++
 	m.h.Reset()
-	m.h.Write(pre[:])
+	m.h.Write(m.pre[:])
 	m.h.Write(p)
 	return m.h.Sum(m.sum[:0])[:MACLen]
 }

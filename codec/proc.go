@@ -131,7 +131,7 @@ type ProcInfo struct {
 	Argv    [][]byte `msg:"argv"`
 	Real    uint64   `msg:"real"` // CLOCK_REALTIME ns of the start request
 	Mono    uint64   `msg:"mono"` // CLOCK_MONOTONIC ns of the start request
-	Lengths []uint64 `msg:"len"`  // bytes captured so far per stream: [stdout, stderr]
+	Lengths []uint64 `msg:"len"`  // bytes captured so far per stream; element i is stream i+1
 	Exit    Exit     `msg:"exit"` // valid when State is "exited"
 	Fail    Failed   `msg:"fail"` // valid when State is "failed"
 }

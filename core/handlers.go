@@ -214,17 +214,12 @@ func (e *Engine) freeze(a *codec.FreezeArgs) (msgp.Marshaler, *codec.Error) {
 	if cerr != nil {
 		return nil, cerr
 	}
-	var err error
-	if p.cg != nil {
-		err = p.cg.freeze(!a.Thaw)
-	} else {
-		sig := unix.SIGSTOP
-		if a.Thaw {
-			sig = unix.SIGCONT
-		}
-		err = p.signal(sig, true)
+	if p.cg == nil {
+		// SIGSTOP would be seen by the tree and could be undone by any
+		// member; only the cgroup freezer is invisible to it.
+		return nil, codec.NewError(codec.CodeUnsupported, "the process has no cgroup to freeze")
 	}
-	if err != nil {
+	if err := p.cg.freeze(!a.Thaw); err != nil {
 		return nil, codec.NewError(codec.CodeInternal, "freeze: "+err.Error())
 	}
 	return nil2(), nil

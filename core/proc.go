@@ -72,19 +72,14 @@ func (p *proc) info() codec.ProcInfo {
 	return pi
 }
 
-// lengths returns the bytes captured so far on stdout and stderr (or the
-// pty, reported as stdout).
+// lengths returns the bytes captured so far per stream; element i is
+// stream i+1 (stdout, stderr, pty).
 func (p *proc) lengths() []uint64 {
-	out := make([]uint64, 2)
+	out := make([]uint64, len(p.streams))
 	for i, st := range p.streams {
-		if st == nil {
-			continue
+		if st != nil {
+			out[i], _ = st.Len()
 		}
-		n, _ := st.Len()
-		if i == 2 {
-			i = 0
-		}
-		out[i] += n
 	}
 	return out
 }

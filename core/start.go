@@ -111,8 +111,10 @@ func (e *Engine) register(p *proc, sp *spawn.Process, io *childIO, a *codec.Star
 	e.armTimeout(p)
 }
 
-// spawnFailed records a process that could not start and returns the
-// error for the start request.
+// spawnFailed records why p could not start and returns the error for
+// its start request. A start that fails before its response leaves no
+// record, so a retry with the same tag starts afresh; a staged start that
+// fails at release keeps its record (see released).
 func (e *Engine) spawnFailed(p *proc, err error) *codec.Error {
 	t := now()
 	p.state = stateFailed
@@ -122,10 +124,6 @@ func (e *Engine) spawnFailed(p *proc, err error) *codec.Error {
 		p.fail.Step, p.fail.Errno, p.fail.Sys = se.Step, uint32(se.Errno), errnoName(se.Errno)
 	} else if errno, ok := err.(unix.Errno); ok {
 		p.fail.Errno, p.fail.Sys = uint32(errno), errnoName(errno)
-	}
-	e.procs[p.h] = p
-	if p.tag != "" {
-		e.byTag[p.tag] = p
 	}
 	return failedError(&p.fail)
 }

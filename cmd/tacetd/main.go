@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Command tacetd is the tacet daemon: one per machine, it starts and
+// controls processes for controllers that prove they hold the key, keeps
+// their output and reports how they ended. See spec/PROTOCOL.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tacetd:", err)
+		os.Exit(2)
+	}
+	if cfg.showVersion {
+		fmt.Println("tacetd", version, revision())
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "tacetd:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+
+	"gitlab.com/tacet/tacet/core"
+	"gitlab.com/tacet/tacet/netstack"
+)
+
+// run starts the engine and the listeners and serves until ctx ends.
+func run(ctx context.Context, cfg *config) error {
+	log := newLogger(cfg.logLevel)
+	if err := place(cfg.cpus, cfg.nice, cfg.idle); err != nil {
+		return err
+	}
+	key, err := loadKey(cfg)
+	if err != nil {
+		return err
+	}
+	addrs, err := checkListeners(cfg, key)
+	if err != nil {
+		return err
+	}
+
+	eng, err := core.New(core.Config{
+		StateDir: cfg.stateDir, MemBudget: cfg.memBudget, DiskBudget: cfg.diskBudget,
+		Version: version, Revision: revision(), KillOnExit: cfg.onExit == "kill", Retention: cfg.retention,
+	})
+	if err != nil {
+		return err
+	}
+	srv := &server{eng: eng, log: log, fails: netstack.NewFailureLog(func(msg string, n int) {
+		log.Warn("handshake refused", "reason", msg, "count", n)
+	})}
+	srv.hs = &netstack.ServerConfig{Key: key, FrameMAC: cfg.frameMAC, Welcome: eng.Welcome}
+
+	var lns []net.Listener
+	for _, a := range addrs {
+		ln, err := netstack.Listen(a, netstack.ListenConfig{Key: key})
+		if err != nil {
+			closeAll(lns)
+			return fmt.Errorf("listen %s: %w", a, err)
+		}
+		lns = append(lns, ln)
+	}
+
+	engDone := make(chan error, 1)
+	go func() { engDone <- eng.Run(ctx) }()
+	for i, ln := range lns {
+		go srv.accept(ln, addrs[i])
+	}
+	log.Info("tacetd started", "version", version, "listen", strings.Join(cfg.listen, ","),
+		"containment", eng.Containment(), "key", keyID(key), "insecure", cfg.insecure && key == nil)
+
+	<-ctx.Done()
+	closeAll(lns)
+	err = <-engDone
+	srv.wg.Wait()
+	removeSockets(addrs)
+	return err
+}
+
+// checkListeners parses the listen URLs and refuses a network listener
+// without a key unless --insecure was given.
+func checkListeners(cfg *config, key *netstack.Key) ([]netstack.Addr, error) {
+	var out []netstack.Addr
+	for _, l := range cfg.listen {
+		a, err := netstack.ParseAddr(l, 7340)
+		if err != nil {
+			return nil, err
+		}
+		if key == nil && a.Scheme != "unix" && !cfg.insecure {
+			return nil, fmt.Errorf("refusing to listen on %s without a key: run 'tacet keygen' or pass --key-file (or --insecure)", l)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// loadKey loads the key file; a missing default file is not an error,
+// since a daemon with only a Unix socket needs no key.
+func loadKey(cfg *config) (*netstack.Key, error) {
+	if cfg.keyFile == "" {
+		return nil, nil
+	}
+	key, err := netstack.LoadKey(cfg.keyFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return key, err
+}
+
+func keyID(k *netstack.Key) string {
+	if k == nil {
+		return "none"
+	}
+	return k.ID()
+}
+
+// server accepts connections and hands authenticated ones to the engine.
+type server struct {
+	eng   *core.Engine
+	log   *slog.Logger
+	hs    *netstack.ServerConfig
+	gate  netstack.Gate
+	fails *netstack.FailureLog
+	wg    sync.WaitGroup
+}
+
+func (s *server) accept(ln net.Listener, a netstack.Addr) {
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Debug("accept", "listen", a.String(), "err", err)
+			continue
+		}
+		if !s.gate.Acquire() {
+			// Too many handshakes in progress: refuse at once rather than
+			// hold the socket.
+			nc.Close()
+			s.fails.ReportReason("too many unauthenticated connections", a.String())
+			continue
+		}
+		s.wg.Add(1)
+		go s.serve(nc)
+	}
+}
+
+func (s *server) serve(nc net.Conn) {
+	defer s.wg.Done()
+	c, err := netstack.ServerHandshake(nc, s.hs)
+	s.gate.Release()
+	if err != nil {
+		s.fails.Report(err)
+		return
+	}
+	s.log.Debug("controller connected", "conn", c.RemoteAddr(), "who", c.Peer().Who)
+	err = s.eng.Serve(c, c.RemoteAddr())
+	s.log.Debug("controller gone", "conn", c.RemoteAddr(), "err", err)
+}
+
+func closeAll(lns []net.Listener) {
+	for _, ln := range lns {
+		ln.Close()
+	}
+}
+
+func removeSockets(addrs []netstack.Addr) {
+	for _, a := range addrs {
+		if a.Scheme == "unix" {
+			os.Remove(a.Path)
+		}
+	}
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	switch level {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	default:
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
