@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"gitlab.com/tacet/tacet/core"
 	"gitlab.com/tacet/tacet/netstack"
@@ -147,8 +148,43 @@ func (s *server) serve(nc net.Conn) {
 		return
 	}
 	s.log.Debug("controller connected", "conn", c.RemoteAddr(), "who", c.Peer().Who)
+	if c.Peer().Transport == netstack.SchemeKCP {
+		stop := watchKCP(c)
+		defer stop()
+	}
 	err = s.eng.Serve(c, c.RemoteAddr())
 	s.log.Debug("controller gone", "conn", c.RemoteAddr(), "err", err)
+}
+
+// KCP liveness: a controller pings when it has sent nothing for 5 s, and
+// a session silent for 15 s is closed. This is the only timer a connected
+// controller costs the daemon, and only on KCP, which never reports a
+// dead peer itself.
+const (
+	kcpTick    = 5 * time.Second
+	kcpSilence = 15 * time.Second
+)
+
+// watchKCP checks c's silence on every tick, which also lets netstack
+// move an idle session to its slow update interval.
+func watchKCP(c *netstack.Conn) (stop func()) {
+	t := time.NewTicker(kcpTick)
+	done := make(chan struct{})
+	go func() {
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				if c.Tick() >= kcpSilence {
+					c.Close()
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 func closeAll(lns []net.Listener) {
