@@ -97,7 +97,7 @@ func (e *Engine) dispatch(s *session, id uint32, method string, a []byte) (msgp.
 		if err := decode(a, &x.sub); err != nil {
 			return nil, err
 		}
-		return e.subscribe(s, &x.sub)
+		return e.subscribe(s, id, &x.sub)
 	case codec.MethodUnsubscribe:
 		if err := decode(a, &x.unsub); err != nil {
 			return nil, err
@@ -296,7 +296,8 @@ func (e *Engine) forget(p *proc) {
 	}
 }
 
-func (e *Engine) subscribe(s *session, a *codec.SubscribeArgs) (msgp.Marshaler, *codec.Error) {
+// subscribe answers out.subscribe itself, before the subscription starts.
+func (e *Engine) subscribe(s *session, reqID uint32, a *codec.SubscribeArgs) (msgp.Marshaler, *codec.Error) {
 	p, cerr := e.lookup(a.Handle)
 	if cerr != nil {
 		return nil, cerr
@@ -310,9 +311,11 @@ func (e *Engine) subscribe(s *session, a *codec.SubscribeArgs) (msgp.Marshaler, 
 		credit = 1 << 20
 	}
 	p.watch(s)
-	sb := s.addSub(st, a.From, credit)
+	id := s.newSubID()
 	length, _ := st.Len()
-	return &codec.SubscribeResult{Sub: sb.id, Start: a.From, Length: length}, nil
+	s.respond(reqID, &codec.SubscribeResult{Sub: id, Start: a.From, Length: length})
+	s.addSub(id, st, a.From, credit)
+	return nil, nil
 }
 
 func (e *Engine) read(a *codec.ReadArgs) (msgp.Marshaler, *codec.Error) {

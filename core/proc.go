@@ -135,7 +135,11 @@ func (p *proc) signal(sig unix.Signal, tree bool) error {
 		return unix.Kill(p.pid, sig)
 	}
 	if p.cg != nil {
+		// The cgroup outlives the process while descendants remain in it.
 		return p.cg.signal(sig)
+	}
+	if p.state != stateRunning && p.state != stateStaged {
+		return errNotRunning
 	}
 	return signalDescendants(p.pid, p.pgrp && p.state != stateExited, sig)
 }

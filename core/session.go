@@ -122,11 +122,20 @@ func (s *session) goaway(e *codec.Error) {
 	})
 }
 
-// addSub registers a subscription to st from offset off.
-func (s *session) addSub(st *Stream, off, credit uint64) *sub {
+// newSubID reserves the id of a subscription about to be added.
+func (s *session) newSubID() uint32 {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.nextID++
-	sb := &sub{id: s.nextID, sess: s, st: st, off: off, credit: credit}
+	return s.nextID
+}
+
+// addSub registers subscription id to st from offset off. The caller
+// queues the out.subscribe response first, so that no event of the
+// subscription can reach the controller before it knows the id.
+func (s *session) addSub(id uint32, st *Stream, off, credit uint64) *sub {
+	s.mu.Lock()
+	sb := &sub{id: id, sess: s, st: st, off: off, credit: credit}
 	s.subs = append(s.subs, sb)
 	s.mu.Unlock()
 

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sync"
+	"syscall"
+	"time"
+
+	"gitlab.com/tacet/tacet/client"
+	"gitlab.com/tacet/tacet/codec"
+)
+
+// exitInterrupted is run's status when tacet itself was interrupted, as
+// a shell reports SIGINT.
+const exitInterrupted = 130
+
+// startFlags are the flags of run and start.
+type startFlags struct {
+	env     envList
+	cwd     string
+	timeout time.Duration
+	cpus    string
+	stdin   bool
+	tag     string
+}
+
+func newStartFlags(name string) (*flag.FlagSet, *startFlags) {
+	fs := newFlags(name)
+	f := new(startFlags)
+	fs.Var(&f.env, "env", "set `K=V` in the environment, which is otherwise the daemon's; repeatable")
+	fs.StringVar(&f.cwd, "cwd", "", "working `DIR` on the host; default the daemon's")
+	fs.DurationVar(&f.timeout, "timeout", 0, "send SIGTERM to the tree after `DUR`, SIGKILL 2s later; default none")
+	fs.StringVar(&f.cpus, "cpus", "", "CPU affinity `LIST`, e.g. 0-3,6; default the daemon's")
+	fs.BoolVar(&f.stdin, "stdin", false, "forward tacet's stdin to the process; default /dev/null")
+	fs.StringVar(&f.tag, "tag", "", "idempotency `TAG`: a retry with the same tag and argv starts nothing new")
+	return fs, f
+}
+
+// startArgs builds proc.start's arguments from the flags and argv.
+func (f *startFlags) startArgs(argv []string) (*codec.StartArgs, error) {
+	if len(argv) == 0 {
+		return nil, usagef("no command given after the flags (tacet run [FLAGS] -- ARGV...)")
+	}
+	if f.timeout < 0 {
+		return nil, usagef("--timeout must not be negative")
+	}
+	cpus, err := parseCPUs(f.cpus)
+	if err != nil {
+		return nil, err
+	}
+	a := &codec.StartArgs{Cwd: []byte(f.cwd), CPUs: cpus, Timeout: uint64(f.timeout), Tag: f.tag}
+	for _, s := range argv {
+		a.Argv = append(a.Argv, []byte(s))
+	}
+	for _, kv := range f.env {
+		a.Env.Set = append(a.Env.Set, []byte(kv))
+	}
+	if f.stdin {
+		a.Stdin.Mode = "pipe"
+	}
+	return a, nil
+}
+
+// parseStart parses the command line of run or start.
+func (t *cli) parseStart(name string, args []string) (*codec.StartArgs, error) {
+	fs, f := newStartFlags(name)
+	if err := t.parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	a, err := f.startArgs(fs.Args())
+	if err != nil {
+		return nil, err
+	}
+	if f.stdin && len(t.opts.hosts) > 1 {
+		return nil, usagef("--stdin takes one host: tacet's stdin can be read once")
+	}
+	return a, nil
+}
+
+func cmdRun(ctx context.Context, t *cli, args []string) int {
+	a, err := t.parseStart("run", args)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	} else if err != nil {
+		return t.fail(err)
+	}
+	return t.eachHost(func(addr string) int { return t.runOn(ctx, addr, a) })
+}
+
+// runOn starts a on one host, copies its output until the end of both
+// streams, and returns its exit status. A dropped connection is made
+// again, and output resumes from the last byte written.
+func (t *cli) runOn(ctx context.Context, addr string, a *codec.StartArgs) int {
+	r := t.redialer(addr)
+	defer r.Close()
+	c, err := r.Client(ctx)
+	if err != nil {
+		return t.fail(err)
+	}
+	p, err := c.Start(ctx, a)
+	if err != nil {
+		return t.fail(err)
+	}
+	if t.opts.json {
+		t.json.write(startRecord{Host: hostName(addr), Event: "start", ID: formatID(p.Handle), PID: p.PID})
+	}
+
+	outCtx, stopOut := context.WithCancel(ctx)
+	defer stopOut()
+	var wg sync.WaitGroup
+	var outErr [2]error
+	for i, s := range []uint8{codec.Stdout, codec.Stderr} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dial := func() (*client.Client, error) { return r.Client(outCtx) }
+			outErr[i] = client.Follow(outCtx, dial, p.Handle, s, 0, t.outWriter(addr, p.Handle, s, t.streamWriter(s)))
+		}()
+	}
+	if a.Stdin.Mode == "pipe" {
+		// Not waited for: a read of the terminal cannot be interrupted,
+		// and the process may end without reading its input.
+		go t.forwardStdin(ctx, addr, r, p.Handle)
+	}
+
+	ex, err := waitExit(ctx, r, p.Handle)
+	if err != nil {
+		stopOut()
+		wg.Wait()
+		if ctx.Err() != nil {
+			t.interrupt(addr, r, p.Handle)
+			return exitInterrupted
+		}
+		return t.fail(err)
+	}
+	wg.Wait()
+	for _, err := range outErr {
+		if err != nil && ctx.Err() == nil {
+			return t.fail(err)
+		}
+	}
+	return t.reportExit(addr, ex)
+}
+
+// waitExit waits for process h, again on a new connection when one drops.
+func waitExit(ctx context.Context, r *client.Redialer, h uint64) (*codec.Exit, error) {
+	for {
+		c, err := r.Client(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ex, err := c.Process(h).Wait(ctx)
+		if err == nil || ctx.Err() != nil || !errors.Is(err, client.ErrConnLost) {
+			return ex, err
+		}
+	}
+}
+
+// interrupt ends the tree of h gracefully when tacet run is interrupted,
+// so that Ctrl-C stops the remote process as it would a local one.
+func (t *cli) interrupt(addr string, r *client.Redialer, h uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := r.Client(ctx)
+	if err == nil {
+		err = c.Process(h).Signal(ctx, syscall.SIGTERM, true)
+	}
+	if err != nil {
+		t.warnf(addr, "interrupted; could not stop process %s: %v", formatID(h), err)
+		return
+	}
+	t.warnf(addr, "interrupted; sent SIGTERM to process %s and its descendants", formatID(h))
+}
+
+// forwardStdin copies tacet's stdin to process h, then closes its stdin.
+func (t *cli) forwardStdin(ctx context.Context, addr string, r *client.Redialer, h uint64) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, rerr := t.stdin.Read(buf)
+		c, err := r.Client(ctx)
+		if err == nil && (n > 0 || rerr != nil) {
+			err = c.Process(h).Stdin(ctx, buf[:n], rerr != nil)
+		}
+		if err != nil && ctx.Err() == nil && !errors.Is(err, client.ErrWrongState) {
+			t.warnf(addr, "stdin: %v", err)
+		}
+		if err != nil || rerr != nil {
+			if rerr != nil && rerr != io.EOF {
+				t.warnf(addr, "read stdin: %v", rerr)
+			}
+			return
+		}
+	}
+}
+
+// reportExit prints how a process ended and returns tacet's status.
+func (t *cli) reportExit(addr string, ex *codec.Exit) int {
+	if t.opts.json {
+		t.json.write(newExitRecord(addr, ex))
+		return exitStatus(ex)
+	}
+	switch {
+	case ex.Unknown:
+		t.warnf(addr, "exit status of process %s unknown: the daemon restarted and could not wait for it", formatID(ex.Handle))
+	case ex.Why != "" && ex.Signal != 0:
+		t.warnf(addr, "killed: %s (%s)", ex.Why, signalName(ex.Signal))
+	case ex.Why != "":
+		t.warnf(addr, "killed: %s", ex.Why)
+	}
+	return exitStatus(ex)
+}
+
+type startRecord struct {
+	Host  string `json:"host"`
+	Event string `json:"event"`
+	ID    string `json:"id"`
+	PID   uint32 `json:"pid"`
+}
+
+func cmdStart(ctx context.Context, t *cli, args []string) int {
+	a, err := t.parseStart("start", args)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	} else if err != nil {
+		return t.fail(err)
+	}
+	return t.eachHost(func(addr string) int {
+		c, err := t.dial(ctx, addr)
+		if err != nil {
+			return t.fail(err)
+		}
+		defer c.Close()
+		p, err := c.Start(ctx, a)
+		switch {
+		case err != nil:
+			return t.fail(err)
+		case t.opts.json:
+			t.json.write(startRecord{Host: hostName(addr), Event: "start", ID: formatID(p.Handle), PID: p.PID})
+		case len(t.opts.hosts) > 1:
+			fmt.Fprintf(t.stdout, "%s %s\n", hostName(addr), formatID(p.Handle))
+		default:
+			fmt.Fprintln(t.stdout, formatID(p.Handle))
+		}
+		return exitOK
+	})
+}
+
+func cmdWait(ctx context.Context, t *cli, args []string) int {
+	fs := newFlags("wait")
+	if err := t.parseFlags(fs, args); err != nil {
+		return helpOrFail(t, err)
+	}
+	h, err := idArg("wait", fs.Args())
+	if err != nil {
+		return t.fail(err)
+	}
+	addr, err := t.oneHost()
+	if err != nil {
+		return t.fail(err)
+	}
+	r := t.redialer(addr)
+	defer r.Close()
+	ex, err := waitExit(ctx, r, h)
+	if err != nil {
+		return t.fail(err)
+	}
+	return t.reportExit(addr, ex)
+}
+
+// helpOrFail returns exitOK after -h, else reports err.
+func helpOrFail(t *cli, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	return t.fail(err)
+}
