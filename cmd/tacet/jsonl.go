@@ -41,8 +41,15 @@ type exitRecord struct {
 	SysNs     uint64   `json:"stime_ns"`
 	MaxRSS    uint64   `json:"maxrss_kib"`
 	StartReal uint64   `json:"start_real_ns"`
+	StartMono uint64   `json:"start_mono_ns"`
 	ExecReal  uint64   `json:"exec_real_ns,omitempty"`
+	ExecMono  uint64   `json:"exec_mono_ns,omitempty"`
 	EndReal   uint64   `json:"end_real_ns"`
+	EndMono   uint64   `json:"end_mono_ns"`
+	// Usage accounted to the process's cgroup, its whole tree included.
+	CgroupValid  bool   `json:"cgroup,omitempty"`
+	CgroupUserNs uint64 `json:"cgroup_utime_ns,omitempty"`
+	CgroupSysNs  uint64 `json:"cgroup_stime_ns,omitempty"`
 }
 
 func newExitRecord(host string, ex *codec.Exit) exitRecord {
@@ -51,6 +58,8 @@ func newExitRecord(host string, ex *codec.Exit) exitRecord {
 		Status: exitStatus(ex), Code: ex.Code, Core: ex.Core, Why: ex.Why, Unknown: ex.Unknown,
 		Lengths: ex.Lengths, UserNs: ex.Usage.UserNs, SysNs: ex.Usage.SysNs, MaxRSS: ex.Usage.MaxRSS,
 		StartReal: ex.Times.StartReal, ExecReal: ex.Times.ExecReal, EndReal: ex.Times.EndReal,
+		StartMono: ex.Times.StartMono, ExecMono: ex.Times.ExecMono, EndMono: ex.Times.EndMono,
+		CgroupValid: ex.Cgroup.Valid, CgroupUserNs: ex.Cgroup.UserNs, CgroupSysNs: ex.Cgroup.SysNs,
 	}
 	if ex.Signal != 0 {
 		r.Signal = signalName(ex.Signal)
