@@ -131,8 +131,24 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			e.shutdown(reaped)
 			close(e.stopped)
-			e.wg.Wait()
+			if e.cfg.KillOnExit {
+				e.waitPumps(2 * time.Second)
+			}
 			return nil
 		}
+	}
+}
+
+// waitPumps waits, at most d, for the pipe readers to finish. A reader
+// whose pipe a surviving descendant still holds would otherwise keep Run
+// from returning.
+func (e *Engine) waitPumps(d time.Duration) {
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
 	}
 }

@@ -3,6 +3,8 @@
 package core
 
 import (
+	"time"
+
 	"golang.org/x/sys/unix"
 
 	"gitlab.com/tacet/tacet/codec"
@@ -19,9 +21,10 @@ func (e *Engine) onReaped(r reapResult) {
 	}
 	delete(e.byPID, r.pid)
 	p.stopTimers()
+	open := false
 	for _, st := range p.streams {
-		if st != nil {
-			st.drain()
+		if st != nil && !st.drain() {
+			open = true
 		}
 	}
 	ex := &p.exit
@@ -36,7 +39,7 @@ func (e *Engine) onReaped(r reapResult) {
 	p.times.EndReal, p.times.EndMono = r.at.real, r.at.mono
 	ex.Times = p.times
 	ex.Lengths = p.lengths()
-	ex.Open = p.open > 0
+	ex.Open = open
 	if p.cg != nil {
 		ex.Cgroup = cgroupUsage(p.cg)
 		if ex.Cgroup.OOMKill > 0 && ex.Why == "" {
@@ -59,11 +62,15 @@ func (e *Engine) onReaped(r reapResult) {
 		w.s.respond(w.id, ex)
 	}
 	p.waiters = nil
-}
-
-// streamEnded is called in the loop when one of p's pipes has ended.
-func (e *Engine) streamEnded(p *proc) {
-	p.open--
+	if e.cfg.Retention > 0 {
+		time.AfterFunc(e.cfg.Retention, func() {
+			e.post(func() {
+				if e.procs[p.h] == p {
+					e.forget(p)
+				}
+			})
+		})
+	}
 }
 
 // rusage converts wait4's usage into the protocol's.

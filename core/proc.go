@@ -39,7 +39,6 @@ type proc struct {
 	waiters  []waiter
 
 	streams [3]*Stream // stdout, stderr, pty; nil when not captured
-	open    int        // streams whose pipe has not ended
 	stdin   *stdinPipe
 
 	times   codec.Times
@@ -174,7 +173,9 @@ func descendants(pid int) []int {
 	}
 	var out []int
 	for c := range parent {
-		for q := parent[c]; q > 1; q = parent[q] {
+		// Bounded by the map's size, in case a pid reused mid-walk makes
+		// the parents loop.
+		for q, n := parent[c], 0; q > 1 && n < len(parent); q, n = parent[q], n+1 {
 			if q == pid {
 				out = append(out, c)
 				break

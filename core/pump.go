@@ -58,7 +58,10 @@ func (st *Stream) drain() bool {
 			continue
 		case n == 0:
 			// End of file, or EIO from a pseudo-terminal whose last
-			// writer has gone: both mean the stream has ended.
+			// writer has gone: both mean the stream has ended. It is
+			// marked here, not only when the pump closes the pipe, so
+			// that an exit drained on the reaper's path knows it.
+			st.eof = true
 			return true
 		}
 	}

@@ -91,12 +91,8 @@ func (e *Engine) register(p *proc, sp *spawn.Process, io *childIO, a *codec.Star
 		}
 		st := newStream(p.h, uint8(i+1), &e.mem, &e.disk, e.spoolFile(p.h, i+1, a.Output.MemOnly), e.cfg.RingMax)
 		p.streams[i] = st
-		p.open++
 		e.wg.Add(1)
-		go st.pump(f, func() {
-			e.wg.Done()
-			e.post(func() { e.streamEnded(p) })
-		})
+		go st.pump(f, e.wg.Done)
 	}
 	if a.Stage {
 		p.setState(stateStaged, now())
