@@ -20,6 +20,16 @@ trap cleanup EXIT
 
 step() { printf '\n== %s\n' "$*"; }
 
+# expect notes a status that is not the one the step should give; the
+# demo fails at the end if any step surprised it.
+surprises=0
+expect() {
+	if [ "$1" -ne "$2" ]; then
+		echo "demo: expected status $2, got $1" >&2
+		surprises=$((surprises + 1))
+	fi
+}
+
 "$bin/tacet" keygen "$work/key" >/dev/null
 "$bin/tacetd" --listen "tcp://127.0.0.1:$port" --listen "unix://$work/run/tacetd.sock" \
 	--key-file "$work/key" --state-dir "$work/state" 2>"$work/tacetd.log" &
@@ -35,15 +45,15 @@ step "tacetd is up: $(head -1 "$work/tacetd.log")"
 
 step "a process that succeeds with output"
 "${t[@]}" run -- sh -c 'echo "hello from $(hostname)"; echo "to stderr" >&2; exit 0'
-echo "tacet run exited $?"
+st=$?; echo "tacet run exited $st"; expect $st 0
 
 step "a process that fails to spawn: the step and errno are reported, not exit 127"
 "${t[@]}" run -- /nonexistent/program
-echo "tacet run exited $? (125: spawn error)"
+st=$?; echo "tacet run exited $st (125: spawn error)"; expect $st 125
 
 step "a process killed by its timeout: SIGTERM after 1 s, SIGKILL after the grace period"
 "${t[@]}" run --timeout 1s -- sh -c 'echo "sleeping 30 s"; sleep 30'
-echo "tacet run exited $? (128+15)"
+st=$?; echo "tacet run exited $st (128+15)"; expect $st 143
 
 step "a process tree killed as a whole, including a member that called setsid"
 id=$("${t[@]}" start -- sh -c 'sleep 300 & setsid sleep 300 & wait')
@@ -51,9 +61,11 @@ sleep 0.3
 "${t[@]}" ps
 "${t[@]}" kill -s KILL "$id"
 "${t[@]}" wait "$id"
-echo "tacet wait exited $? (128+9)"
+st=$?; echo "tacet wait exited $st (128+9)"; expect $st 137
 
 step "exit reports, as JSON: status, rusage, cgroup usage and both clocks"
 for id in $("${t[@]}" --json ps | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p'); do
 	"${t[@]}" --json wait "$id"
 done
+
+[ "$surprises" -eq 0 ]
