@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"gitlab.com/tacet/tacet/core/keeper"
 )
 
 // Config is what an Engine needs to know. The zero value of each field
@@ -28,6 +30,11 @@ type Config struct {
 	// KillOnExit makes Run end every process tree it started when it
 	// returns; otherwise they are left running.
 	KillOnExit bool
+	// KeeperExe, when set, is the daemon's own binary, started once with
+	// KeeperArg as a keeper of the children's output pipes: if the daemon
+	// dies, the keeper drains them into the spool files, so no child
+	// gets SIGPIPE or blocks. See package keeper.
+	KeeperExe string
 	// Retention is how long the records of a finished process are kept
 	// before they are released on their own; 0 keeps them until
 	// proc.release.
@@ -37,10 +44,11 @@ type Config struct {
 // Engine owns the processes of the machine. Create it with New, run its
 // loop with Run, and hand it connections with Serve.
 type Engine struct {
-	cfg  Config
-	mem  budget
-	disk budget
-	cg   *cgroupRoot // nil when processes get no cgroup of their own
+	cfg    Config
+	mem    budget
+	disk   budget
+	cg     *cgroupRoot  // nil when processes get no cgroup of their own
+	keeper *keeper.Link // nil without Config.KeeperExe
 
 	in      chan func() // work for the loop
 	stopped chan struct{}
@@ -93,6 +101,12 @@ func New(cfg Config) (*Engine, error) {
 	e.mem.limit, e.disk.limit = cfg.MemBudget, cfg.DiskBudget
 	e.nextH = uint64(binary.BigEndian.Uint16(cfg.Instance)) << 40
 	e.cg = findCgroupRoot(cfg.Instance)
+	if cfg.KeeperExe != "" {
+		var err error
+		if e.keeper, err = startKeeper(cfg.KeeperExe); err != nil {
+			return nil, errors.New("core: start the output keeper: " + err.Error())
+		}
+	}
 	return e, nil
 }
 
@@ -134,6 +148,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			if e.cfg.KillOnExit {
 				e.waitPumps(2 * time.Second)
 			}
+			e.closeKeeper()
 			return nil
 		}
 	}
@@ -150,5 +165,18 @@ func (e *Engine) waitPumps(d time.Duration) {
 	select {
 	case <-done:
 	case <-t.C:
+	}
+}
+
+// closeKeeper ends the keeper when the children are gone, or leaves it to
+// take over the streams of children left running.
+func (e *Engine) closeKeeper() {
+	if e.keeper == nil {
+		return
+	}
+	if e.cfg.KillOnExit {
+		e.keeper.Close()
+	} else {
+		e.keeper.Abandon()
 	}
 }

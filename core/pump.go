@@ -9,10 +9,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pump reads the pipe f into st as fast as the child writes, until end of
-// file. It blocks in the runtime's poller, not in a thread, while the pipe
-// is empty, and no timer is involved: it runs when the pipe is readable.
-// done is called once the stream has ended.
+// attach makes f, a non-blocking pipe, the source of st. It is called
+// before the pump starts, so that the reaper's drain can read the pipe
+// even if the process ends before the pump goroutine first runs.
+func (st *Stream) attach(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	return rc.Control(func(fd uintptr) {
+		st.mu.Lock()
+		st.fd = int(fd)
+		st.file = f
+		st.mu.Unlock()
+	})
+}
+
+// pump reads the pipe f, attached to st, as fast as the child writes,
+// until end of file. It blocks in the runtime's poller, not in a thread,
+// while the pipe is empty, and no timer is involved: it runs when the
+// pipe is readable. done is called once the stream has ended.
 func (st *Stream) pump(f *os.File, done func()) {
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -20,12 +36,6 @@ func (st *Stream) pump(f *os.File, done func()) {
 		done()
 		return
 	}
-	rc.Control(func(fd uintptr) {
-		st.mu.Lock()
-		st.fd = int(fd)
-		st.file = f
-		st.mu.Unlock()
-	})
 	for {
 		var finished bool
 		err := rc.Read(func(fd uintptr) bool {
@@ -74,8 +84,13 @@ func (st *Stream) end(f *os.File) {
 	st.fd = -1
 	st.file = nil
 	subs := st.subs
+	kept := st.kept
+	st.kept = nil
 	st.mu.Unlock()
 	f.Close()
+	if kept != nil {
+		kept.Drop(keepID(st))
+	}
 	for _, s := range subs {
 		s.sess.wakeup()
 	}

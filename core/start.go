@@ -91,6 +91,8 @@ func (e *Engine) register(p *proc, sp *spawn.Process, io *childIO, a *codec.Star
 		}
 		st := newStream(p.h, uint8(i+1), &e.mem, &e.disk, e.spoolFile(p.h, i+1, a.Output.MemOnly), e.cfg.RingMax)
 		p.streams[i] = st
+		st.attach(f)
+		e.keepStream(st, f)
 		e.wg.Add(1)
 		go st.pump(f, e.wg.Done)
 	}
@@ -144,12 +146,16 @@ func (e *Engine) spoolFile(h uint64, n int, memOnly bool) *os.File {
 	if memOnly || e.cfg.StateDir == "" {
 		return nil
 	}
-	name := filepath.Join(e.cfg.StateDir, "spool", strconv.FormatUint(h, 16)+"."+strconv.Itoa(n))
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(e.spoolName(h, n), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil
 	}
 	return f
+}
+
+// spoolName is the path of the spool of stream n of process h.
+func (e *Engine) spoolName(h uint64, n int) string {
+	return filepath.Join(e.cfg.StateDir, "spool", strconv.FormatUint(h, 16)+"."+strconv.Itoa(n))
 }
 
 func (e *Engine) checkCgroupLimits(a *codec.StartArgs) *codec.Error {

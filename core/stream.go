@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"gitlab.com/tacet/tacet/core/keeper"
 )
 
 // Stream keeps the bytes of one output stream of one process, addressed by
@@ -36,7 +38,8 @@ type Stream struct {
 	fd      int // the pipe's read end, -1 once closed
 	file    *os.File
 	subs    []*sub
-	marks   [64]mark // when recent reads happened, for out events
+	kept    *keeper.Link // holds a copy of the pipe while the stream is open
+	marks   [64]mark     // when recent reads happened, for out events
 	nmarks  int
 }
 

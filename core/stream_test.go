@@ -28,6 +28,9 @@ func feed(t *testing.T, st *Stream, data []byte) {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
+	if err := st.attach(r); err != nil {
+		t.Fatal(err)
+	}
 	go st.pump(r, func() { close(done) })
 	if _, err := w.Write(data); err != nil {
 		t.Fatal(err)

@@ -11,9 +11,19 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"gitlab.com/tacet/tacet/core"
+	"gitlab.com/tacet/tacet/core/keeper"
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == core.KeeperArg {
+		// The output keeper, started by the daemon; see core/keeper.
+		if err := keeper.Run(os.Stdin); err != nil {
+			os.Exit(1)
+		}
+		return
+	}
 	cfg, err := parseFlags(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tacetd:", err)

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package keeper keeps the output of a daemon's children safe when the
+// daemon dies.
+//
+// A keeper is a small process that the daemon starts once. For every
+// output stream the daemon captures, it hands the keeper a duplicate of
+// the pipe's read end and of the stream's spool file. While the daemon
+// lives the keeper only holds them, blocked in a read of its socket: it
+// costs no CPU and no wake-ups. Because a reader of each pipe survives the
+// daemon, a child never gets SIGPIPE when the daemon is killed. When the
+// keeper's socket ends without a goodbye, the daemon is gone: the keeper
+// drains every pipe it holds into its spool file, after the bytes the
+// daemon wrote there, so a child never blocks on a full pipe and none of
+// its later output is lost. It exits once every pipe has ended.
+//
+// The daemon writes each byte to the spool at its own stream offset as it
+// reads it, so the keeper's bytes follow the daemon's without a hole or
+// an overlap. The one exception is a stream whose spool stopped at the
+// disk budget: the keeper cannot know how many bytes the daemon dropped,
+// so it records the offset it resumed from in a file beside the spool.
+package keeper
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Messages on the keeper's socket, one per SOCK_SEQPACKET datagram: an op
+// byte and a stream id (8 bytes, big-endian). Hold carries two fds: the
+// pipe's read end and the spool file.
+const (
+	opHold = 1
+	opDrop = 2
+	opBye  = 3
+	msgLen = 9
+)
+
+// Link is the daemon's end of the socket to its keeper. It is safe for
+// concurrent use.
+type Link struct {
+	mu   sync.Mutex
+	sock int
+}
+
+// Start starts the keeper as the program exe with the arguments args
+// (which must make it call Run), and returns the link to it. start is the
+// caller's way to start a process whose stdin is the given fd; the daemon
+// passes its own spawner so that the keeper is reaped like any child.
+func Start(start func(stdin int) error) (*Link, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	err = start(fds[1])
+	unix.Close(fds[1])
+	if err != nil {
+		unix.Close(fds[0])
+		return nil, err
+	}
+	return &Link{sock: fds[0]}, nil
+}
+
+// Hold hands the keeper duplicates of pipe and spool for stream id. The
+// descriptors stay the caller's.
+func (l *Link) Hold(id uint64, pipe, spool int) error {
+	return l.send(opHold, id, unix.UnixRights(pipe, spool))
+}
+
+// Drop tells the keeper to forget stream id.
+func (l *Link) Drop(id uint64) error { return l.send(opDrop, id, nil) }
+
+// Close ends the keeper without a takeover: the daemon is stopping
+// cleanly and its children are gone. Closing the link without Close (by
+// dying, or with Abandon) makes the keeper take over.
+func (l *Link) Close() error {
+	l.send(opBye, 0, nil)
+	return l.Abandon()
+}
+
+// Abandon closes the link so that the keeper takes over the streams it
+// holds, as it would if the daemon died: for a daemon that stops and
+// leaves its children running.
+func (l *Link) Abandon() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sock < 0 {
+		return nil
+	}
+	err := unix.Close(l.sock)
+	l.sock = -1
+	return err
+}
+
+func (l *Link) send(op byte, id uint64, oob []byte) error {
+	var msg [msgLen]byte
+	msg[0] = op
+	binary.BigEndian.PutUint64(msg[1:], id)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sock < 0 {
+		return os.ErrClosed
+	}
+	return unix.Sendmsg(l.sock, msg[:], oob, nil, 0)
+}
+
+// held is one stream the keeper holds.
+type held struct{ pipe, spool *os.File }
+
+// Run is the keeper: it reads the daemon's messages from sock until the
+// socket ends, then drains what it holds, unless the daemon said goodbye.
+func Run(sock *os.File) error {
+	streams := map[uint64]held{}
+	fd := int(sock.Fd())
+	buf := make([]byte, msgLen)
+	oob := make([]byte, unix.CmsgSpace(2*4))
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			break // the daemon is gone
+		}
+		id := binary.BigEndian.Uint64(buf[1:])
+		switch buf[0] {
+		case opHold:
+			if h, ok := takeFDs(oob[:oobn]); ok {
+				streams[id] = h
+			}
+		case opDrop:
+			if h, ok := streams[id]; ok {
+				h.pipe.Close()
+				h.spool.Close()
+				delete(streams, id)
+			}
+		case opBye:
+			return nil
+		}
+	}
+	drainAll(streams)
+	return nil
+}
+
+func takeFDs(oob []byte) (held, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil || len(msgs) != 1 {
+		return held{}, false
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 2 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return held{}, false
+	}
+	unix.SetNonblock(fds[0], false)
+	return held{os.NewFile(uintptr(fds[0]), "pipe"), os.NewFile(uintptr(fds[1]), "spool")}, true
+}
+
+// drainAll copies every held pipe into its spool until each ends.
+func drainAll(streams map[uint64]held) {
+	var wg sync.WaitGroup
+	for _, h := range streams {
+		wg.Add(1)
+		go func(h held) {
+			defer wg.Done()
+			drain(h)
+		}(h)
+	}
+	wg.Wait()
+}
+
+// drain appends the rest of a pipe to its spool, after what the daemon
+// wrote, and notes where it resumed.
+func drain(h held) {
+	defer h.pipe.Close()
+	defer h.spool.Close()
+	fi, err := h.spool.Stat()
+	if err != nil {
+		return
+	}
+	from := fi.Size()
+	// The fd came over a socket without its name; /proc has it.
+	if path, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(h.spool.Fd()))); err == nil {
+		os.WriteFile(path+".kept", []byte(strconv.FormatInt(from, 10)+"\n"), 0o600)
+	}
+	w := io.NewOffsetWriter(h.spool, from)
+	if _, err := io.Copy(w, h.pipe); err != nil && !errors.Is(err, os.ErrClosed) {
+		return
+	}
+}

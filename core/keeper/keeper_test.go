@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package keeper
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// runKeeper runs Run in this process on one end of a socket pair, as the
+// daemon's child would, and returns the link and a channel closed when
+// Run returns.
+func runKeeper(t *testing.T) (*Link, chan struct{}) {
+	t.Helper()
+	done := make(chan struct{})
+	l, err := Start(func(fd int) error {
+		sock := os.NewFile(uintptr(dupOrFail(t, fd)), "keeper")
+		go func() {
+			Run(sock)
+			sock.Close()
+			close(done)
+		}()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, done
+}
+
+func dupOrFail(t *testing.T, fd int) int {
+	t.Helper()
+	d, err := unix.Dup(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func waitClosed(t *testing.T, done chan struct{}) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("keeper did not finish within 10 s")
+	}
+}
+
+// When the link closes without goodbye, the keeper appends what is still
+// in the pipe, and what the writer writes afterwards, to the spool, after
+// the bytes already there.
+func TestTakeOverAppendsToSpool(t *testing.T) {
+	l, done := runKeeper(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spoolPath := filepath.Join(t.TempDir(), "1.1")
+	spool, err := os.Create(spoolPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spool.WriteString("kept by the daemon|")
+	if err := l.Hold(7, int(r.Fd()), int(spool.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	spool.Close()
+
+	w.WriteString("in the pipe|")
+	l.Abandon()
+	w.WriteString("written after the daemon died")
+	w.Close()
+	waitClosed(t, done)
+
+	got, _ := os.ReadFile(spoolPath)
+	want := "kept by the daemon|in the pipe|written after the daemon died"
+	if string(got) != want {
+		t.Fatalf("spool = %q, want %q", got, want)
+	}
+	from, _ := os.ReadFile(spoolPath + ".kept")
+	if strings.TrimSpace(string(from)) != "19" {
+		t.Fatalf("resume offset %q, want 19", from)
+	}
+}
+
+// A writer never gets EPIPE while the keeper holds the pipe, even with
+// the daemon's own read end closed.
+func TestHeldPipeHasAReader(t *testing.T) {
+	l, done := runKeeper(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spool, _ := os.Create(filepath.Join(t.TempDir(), "s"))
+	l.Hold(1, int(r.Fd()), int(spool.Fd()))
+	r.Close()
+	spool.Close()
+	if _, err := w.Write(bytes.Repeat([]byte("x"), 100)); err != nil {
+		t.Fatalf("write with only the keeper reading: %v", err)
+	}
+	w.Close()
+	l.Close()
+	waitClosed(t, done)
+}
+
+// Goodbye ends the keeper without draining, and Drop releases a stream.
+func TestByeAndDrop(t *testing.T) {
+	l, done := runKeeper(t)
+	r, w, _ := os.Pipe()
+	spoolPath := filepath.Join(t.TempDir(), "s")
+	spool, _ := os.Create(spoolPath)
+	l.Hold(1, int(r.Fd()), int(spool.Fd()))
+	l.Drop(1)
+	r.Close()
+	spool.Close()
+	// With the keeper's copy dropped and ours closed, the pipe has no reader.
+	time.Sleep(50 * time.Millisecond)
+	if _, err := w.Write([]byte("x")); err == nil {
+		t.Error("write succeeded: the keeper still holds a dropped pipe")
+	}
+	w.Close()
+	l.Close()
+	waitClosed(t, done)
+	if b, _ := os.ReadFile(spoolPath); len(b) != 0 {
+		t.Fatalf("spool written after goodbye: %q", b)
+	}
+}
