@@ -60,7 +60,7 @@ func (e *Engine) dispatch(s *session, id uint32, method string, a []byte) (msgp.
 			return nil, err
 		}
 		r, err := e.start(s, &x.start)
-		return nilIfErr(r, err)
+		return result(r, err)
 	case codec.MethodTrigger:
 		if err := decode(a, &x.trigger); err != nil {
 			return nil, err
@@ -105,7 +105,7 @@ func (e *Engine) dispatch(s *session, id uint32, method string, a []byte) (msgp.
 		if !s.removeSub(x.unsub.Sub) {
 			return nil, codec.NewError(codec.CodeNotFound, "no such subscription")
 		}
-		return nil2(), nil
+		return success(), nil
 	case codec.MethodRead:
 		if err := decode(a, &x.read); err != nil {
 			return nil, err
@@ -128,9 +128,12 @@ type empty struct{}
 
 func (empty) MarshalMsg(b []byte) ([]byte, error) { return msgp.AppendMapHeader(b, 0), nil }
 
-func nil2() msgp.Marshaler { return empty{} }
+// success is the result of a request that returns nothing but success.
+func success() msgp.Marshaler { return empty{} }
 
-func nilIfErr[T msgp.Marshaler](r T, err *codec.Error) (msgp.Marshaler, *codec.Error) {
+// result returns r, or err when it is set: a typed nil result must not
+// become a non-nil interface.
+func result[T msgp.Marshaler](r T, err *codec.Error) (msgp.Marshaler, *codec.Error) {
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +184,7 @@ func (e *Engine) trigger(a *codec.TriggerArgs) (msgp.Marshaler, *codec.Error) {
 	for _, h := range a.Handles {
 		e.scheduleRelease(e.procs[h], a.At)
 	}
-	return nil2(), nil
+	return success(), nil
 }
 
 func (e *Engine) signal(a *codec.SignalArgs) (msgp.Marshaler, *codec.Error) {
@@ -195,7 +198,7 @@ func (e *Engine) signal(a *codec.SignalArgs) (msgp.Marshaler, *codec.Error) {
 	}
 	if a.At != 0 {
 		e.scheduleSignal(p, sig, a.Tree, a.At)
-		return nil2(), nil
+		return success(), nil
 	}
 	if a.Tree && (sig == unix.SIGKILL || sig == unix.SIGTERM) && p.why == "" && p.state != stateExited {
 		p.why = "tree"
@@ -206,7 +209,7 @@ func (e *Engine) signal(a *codec.SignalArgs) (msgp.Marshaler, *codec.Error) {
 		}
 		return nil, codec.NewError(codec.CodeInternal, "signal: "+err.Error())
 	}
-	return nil2(), nil
+	return success(), nil
 }
 
 func (e *Engine) freeze(a *codec.FreezeArgs) (msgp.Marshaler, *codec.Error) {
@@ -222,7 +225,7 @@ func (e *Engine) freeze(a *codec.FreezeArgs) (msgp.Marshaler, *codec.Error) {
 	if err := p.cg.freeze(!a.Thaw); err != nil {
 		return nil, codec.NewError(codec.CodeInternal, "freeze: "+err.Error())
 	}
-	return nil2(), nil
+	return success(), nil
 }
 
 func (e *Engine) writeStdin(a *codec.StdinArgs) (msgp.Marshaler, *codec.Error) {
@@ -241,7 +244,7 @@ func (e *Engine) writeStdin(a *codec.StdinArgs) (msgp.Marshaler, *codec.Error) {
 		}
 		return nil, codec.NewError(codec.CodeWrongState, "stdin is closed")
 	}
-	return nil2(), nil
+	return success(), nil
 }
 
 func (e *Engine) resize(a *codec.ResizeArgs) (msgp.Marshaler, *codec.Error) {
@@ -260,7 +263,7 @@ func (e *Engine) resize(a *codec.ResizeArgs) (msgp.Marshaler, *codec.Error) {
 	if err != nil {
 		return nil, codec.NewError(codec.CodeInternal, "resize: "+err.Error())
 	}
-	return nil2(), nil
+	return success(), nil
 }
 
 func (e *Engine) list() msgp.Marshaler {
@@ -277,7 +280,7 @@ func (e *Engine) release(p *proc) (msgp.Marshaler, *codec.Error) {
 		return nil, codec.NewError(codec.CodeWrongState, "the process is still running")
 	}
 	e.forget(p)
-	return nil2(), nil
+	return success(), nil
 }
 
 func (e *Engine) forget(p *proc) {
