@@ -49,6 +49,9 @@ var bodyTypes = []bodyType{
 	{"proc.resize args", func() Message { return new(ResizeArgs) }},
 	{"proc.list result", func() Message { return new(ListResult) }},
 	{"proc.status result", func() Message { return new(ProcInfo) }},
+	{"sample args", func() Message { return new(SampleArgs) }},
+	{"sample.subscribe result", func() Message { return new(SampleSubResult) }},
+	{"sample", func() Message { return new(Sample) }},
 }
 
 // Body types by kind, method and event name, as a daemon and a controller
@@ -73,20 +76,26 @@ var (
 		MethodSubscribe:   func() Message { return new(SubscribeArgs) },
 		MethodUnsubscribe: func() Message { return new(UnsubscribeArgs) },
 		MethodRead:        func() Message { return new(ReadArgs) },
+		MethodSampleOnce:  func() Message { return new(SampleArgs) },
+		MethodSampleSub:   func() Message { return new(SampleArgs) },
+		MethodSampleUnsub: func() Message { return new(UnsubscribeArgs) },
 	}
 	resultTypes = map[string]func() Message{
-		MethodHostInfo:  func() Message { return new(HostInfo) },
-		MethodStart:     func() Message { return new(StartResult) },
-		MethodStatus:    func() Message { return new(ProcInfo) },
-		MethodList:      func() Message { return new(ListResult) },
-		MethodWait:      func() Message { return new(Exit) },
-		MethodSubscribe: func() Message { return new(SubscribeResult) },
-		MethodRead:      func() Message { return new(ReadResult) },
+		MethodHostInfo:   func() Message { return new(HostInfo) },
+		MethodStart:      func() Message { return new(StartResult) },
+		MethodStatus:     func() Message { return new(ProcInfo) },
+		MethodList:       func() Message { return new(ListResult) },
+		MethodWait:       func() Message { return new(Exit) },
+		MethodSubscribe:  func() Message { return new(SubscribeResult) },
+		MethodRead:       func() Message { return new(ReadResult) },
+		MethodSampleOnce: func() Message { return new(Sample) },
+		MethodSampleSub:  func() Message { return new(SampleSubResult) },
 	}
 	eventTypes = map[string]func() Message{
 		EventOut: func() Message { return new(Out) }, EventGap: func() Message { return new(Gap) },
 		EventEOS: func() Message { return new(EOS) }, EventState: func() Message { return new(State) },
 		EventExit: func() Message { return new(Exit) }, EventFailed: func() Message { return new(Failed) },
+		EventSample: func() Message { return new(Sample) },
 	}
 )
 

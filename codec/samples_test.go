@@ -129,6 +129,45 @@ func sampleList() *ListResult {
 	return &ListResult{Procs: []ProcInfo{running, exited}}
 }
 
+// sampleSample returns a sample with one record of every source: a
+// short /proc/stat of two CPUs, PSI without a full line for "cpu", and a
+// process name that would be cut at the first ')' by a naive parser.
+func sampleSample(seq uint64) *Sample {
+	cpu := func(name string, k uint64) CPU {
+		return CPU{Name: name, User: 1_234_560_000_000 * k, Nice: 10_000_000, System: 98_760_000_000 * k,
+			Idle: 86_000_000_000_000, IOWait: 50_000_000, IRQ: 0, SoftIRQ: 1_230_000_000, Steal: 20_000_000}
+	}
+	return &Sample{
+		K: EventSample, Seq: seq, Real: sampleReal, Mono: sampleMono, Dur: 41_250,
+		Self: Cost{UserNs: 1_250_000_000, SysNs: 740_000_000, NVCSw: 30_211, NIVCSw: 47, RSS: 14 << 20, Threads: 7},
+		Miss: []string{SourceDisk},
+		CPU:  []CPU{cpu("cpu", 2), cpu("cpu0", 1), cpu("cpu1", 1)},
+		Mem: []Mem{{Total: 540_897_280_000, Free: 3_221_225_472, Avail: 400_000_000_000, Buffers: 1 << 30,
+			Cached: 120 << 30, Shmem: 2 << 20, Slab: 4 << 30, Dirty: 65536, Writeback: 0,
+			SwapTotal: 8 << 30, SwapFree: 8 << 30}},
+		Load: []Load{{Avg1: 0.52, Avg5: 1.25, Avg15: 3.5, Threads: 2411, Running: 3, Blocked: 1,
+			Ctxt: 9_876_543_210, Forks: 4_000_123}},
+		PSI: []PSI{
+			{Res: "cpu", Some10: 0.5, Some60: 0.12, Some300: 0.03, Some: 1_234_567_000},
+			{Res: "memory", Some10: 1.5, Some60: 0.75, Some300: 0.25, Some: 98_000,
+				Full10: 0.25, Full60: 0.125, Full300: 0.0625, Full: 45_000},
+		},
+		Net: []Net{{Dev: []byte("veth\xff0"), RxBytes: sampleOffset, RxPkts: 3_000_000, RxErrs: 1, RxDrop: 2,
+			TxBytes: 1 << 33, TxPkts: 4_000_000, TxErrs: 0, TxDrop: 5}},
+		VM: []VM{{PgFault: 123_456_789, PgMajFault: 1234, PgPgIn: 5 << 20, PgPgOut: 9 << 20,
+			PSwpIn: 0, PSwpOut: 12, PgScan: 40_000, PgSteal: 39_000, OOMKill: 1}},
+		Proc: []ProcSample{
+			{Handle: sampleHandle, PID: samplePIDMax, PPID: samplePID, Start: 86_000_120_000_000, State: "S",
+				CPU: 127, Threads: 33, UserNs: 3_600_120_000_000, SysNs: 12_340_000_000,
+				MinFlt: 1_234_567, MajFlt: 42, NVCSw: 99_999, NIVCSw: 70_000, VSize: 40 << 30, RSS: 16 << 30,
+				Shared: 300 << 20, RChar: sampleOffset, WChar: 1 << 20, RdBytes: 4096, WrBytes: 8192,
+				CgCPU: 3_700_000_000_000, CgMem: 17 << 30},
+			{Handle: sampleHandle, PID: samplePIDMax - 1, PPID: samplePIDMax, Start: 86_000_130_000_000,
+				State: "R", CPU: 3, Threads: 1, UserNs: 10_000_000, MinFlt: 200, VSize: 8 << 20, RSS: 1 << 20},
+		},
+	}
+}
+
 func sampleSpawnError() *Error {
 	e := NewError(CodeSpawnFailed, "execve /usr/bin/pyton3: no such file or directory")
 	e.Detail = ErrorDetail{Step: "execve", Errno: 2, Sys: "ENOENT"}
@@ -180,6 +219,13 @@ func requestSamples() []sample {
 		req(18, MethodUnsubscribe, "end a subscription", &UnsubscribeArgs{Sub: 3}),
 		req(19, MethodRead, "read 256 KiB of stdout past 4 GiB",
 			&ReadArgs{Handle: sampleHandle, Stream: Stdout, Offset: sampleOffset, Max: 256 << 10}),
+		req(20, MethodSampleOnce, "one sample of memory, load and two processes",
+			&SampleArgs{Sources: []string{SourceMem, SourceLoad, SourceProc},
+				Handles: []uint64{sampleHandle}, PIDs: []uint32{1}}),
+		req(21, MethodSampleSub, "100 Hz samples of CPU and one interface with an odd name",
+			&SampleArgs{Sources: []string{SourceCPU, SourceNet}, Devs: [][]byte{[]byte("veth\xff0")},
+				Period: 10_000_000}),
+		req(22, MethodSampleUnsub, "end a sample subscription", &UnsubscribeArgs{Sub: 4}),
 	}
 }
 
@@ -201,6 +247,9 @@ func responseSamples() []sample {
 		res(19, MethodRead, "out.read result with non-UTF-8 bytes",
 			&ReadResult{Offset: sampleOffset, Data: []byte("loss=0.173\n\xff\xfe\x1b[0m"),
 				Length: sampleOffset + 4096, EOF: false}),
+		res(21, MethodSampleSub, "sample.subscribe result, period rounded up to 20 ms",
+			&SampleSubResult{Sub: 4, Period: 20_000_000}),
+		res(20, MethodSampleOnce, "sample.once result: every source", sampleSample(0)),
 		{name: "response-error", desc: "SPAWN_FAILED with step and errno", kind: KindResponse,
 			id: 7, method: MethodStart, body: sampleSpawnError(), isErr: true},
 	}
@@ -222,6 +271,7 @@ func eventSamples() []sample {
 		ev(0, "a staged process started running", &State{K: EventState, Handle: sampleHandle,
 			PID: samplePIDMax, State: "running", Real: sampleReal, Mono: sampleMono}),
 		ev(0, "killed by SIGKILL after its timeout", ptr(sampleExit())),
+		ev(4, "the sixth sample of subscription 4, after a skip", sampleSample(6)),
 		ev(0, "chdir failed with ENOENT", &Failed{K: EventFailed, Handle: sampleHandle,
 			Step: "chdir", Errno: 2, Sys: "ENOENT", Real: sampleReal, Mono: sampleMono}),
 	}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -192,6 +193,16 @@ type binJSON struct {
 	Bin string `json:"bin"`
 }
 
+// floatJSON writes a float64 with a decimal point or an exponent always,
+// so that a JSON reader tells 1.0 from the integer 1.
+func floatJSON(f float64) json.Number {
+	s := strconv.FormatFloat(f, 'g', -1, 64)
+	if !strings.ContainsAny(s, ".eEn") {
+		s += ".0"
+	}
+	return json.Number(s)
+}
+
 var errNotInSchema = errors.New("type not used by protocol v1")
 
 // toJSON converts the first MessagePack value of b to a value that
@@ -220,6 +231,9 @@ func toJSON(b []byte) (any, []byte, error) {
 		return msgp.ReadInt64Bytes(b)
 	case msgp.BoolType:
 		return msgp.ReadBoolBytes(b)
+	case msgp.Float64Type:
+		f, b, err := msgp.ReadFloat64Bytes(b)
+		return floatJSON(f), b, err
 	case msgp.NilType:
 		b, err := msgp.ReadNilBytes(b)
 		return nil, b, err
@@ -273,7 +287,8 @@ Each vector is one valid frame exactly as it travels on the wire:
 payload, the envelope ` + "`[kind, id, body]`" + `. ` + "`NAME.json`" + ` describes it:
 kind, id, method, payload length, and ` + "`value`" + `, the decoded payload, in
 which maps keep their wire order, bin is ` + "`{\"bin\": \"<hex>\"}`" + ` and str is a
-JSON string. Integers are exact (some exceed 2^53).
+JSON string. Integers are exact (some exceed 2^53); a float64 (only in
+samples) always has a decimal point or an exponent.
 
 The files are written by the Go codec (` + "`codec/vectors_test.go`" + `) and are
 the reference for other implementations:
@@ -291,7 +306,7 @@ the unsigned family for values that are not negative, str8 for strings of
 Only valid frames live here; hostile inputs are in the Go tests and the
 fuzz corpora under ` + "`codec/testdata/fuzz`" + `. Methods without arguments
 (` + "`host.info`" + `, ` + "`proc.list`" + `) send ` + "`{}`" + `; methods of
-` + "`codec/methods.go`" + ` that have no argument type yet (` + "`sample.*`" + `,
-` + "`file.*`" + `, ` + "`proc.collect`" + `) have no vector.
+` + "`codec/methods.go`" + ` that have no argument type yet (` + "`file.*`" + `,
+` + "`proc.collect`" + `) have no vector.
 
 `

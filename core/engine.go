@@ -61,6 +61,7 @@ type Engine struct {
 	nextH    uint64
 	stopping bool
 	args     args
+	smp      sampling // sample subscriptions and the sampler (sample_sub.go)
 
 	wg sync.WaitGroup // pumps and session goroutines
 }

@@ -111,6 +111,8 @@ func (e *Engine) dispatch(s *session, id uint32, method string, a []byte) (msgp.
 			return nil, err
 		}
 		return e.read(&x.read)
+	case codec.MethodSampleOnce, codec.MethodSampleSub, codec.MethodSampleUnsub:
+		return e.dispatchSample(s, id, method, a)
 	}
 	return nil, codec.NewError(codec.CodeUnsupported, "method "+method+" is not served by this daemon")
 }
@@ -121,6 +123,7 @@ var served = []string{
 	codec.MethodFreeze, codec.MethodStdin, codec.MethodResize, codec.MethodStatus,
 	codec.MethodList, codec.MethodWait, codec.MethodRelease, codec.MethodSubscribe,
 	codec.MethodUnsubscribe, codec.MethodRead,
+	codec.MethodSampleOnce, codec.MethodSampleSub, codec.MethodSampleUnsub,
 }
 
 // empty is the result of methods that return nothing but success.

@@ -43,6 +43,7 @@ type session struct {
 	ctl    []byte     // queued control frames, each u32be length + payload
 	pings  []pingReq
 	subs   []*sub
+	ssubs  []*sampleSub // sample subscriptions (sample_sub.go)
 	nextID uint32
 	closed bool
 	over   bool // the control backlog overflowed

@@ -16,6 +16,7 @@ import (
 // grace period, reaping meanwhile so their exits are recorded.
 func (e *Engine) shutdown(reaped chan reapResult) {
 	e.stopping = true
+	e.stopSampling()
 	for s := range e.sessions {
 		s.goaway(codec.NewError(codec.CodeShuttingDown, "the daemon is stopping"))
 	}

@@ -99,7 +99,10 @@ func (w *writer) sendBulk() (bool, error) {
 	w.subs = append(w.subs[:0], s.subs...)
 	s.mu.Unlock()
 
-	sent := false
+	sent, err := w.sendSamples()
+	if err != nil {
+		return sent, err
+	}
 	for i := range w.subs {
 		sb := w.subs[(w.next+i)%len(w.subs)]
 		ok, err := w.sendOne(sb)

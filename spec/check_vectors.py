@@ -33,6 +33,8 @@ def tagged(obj):
         return ("bool", obj)
     if isinstance(obj, int):
         return ("int", obj)
+    if isinstance(obj, float):
+        return ("float", obj)
     if isinstance(obj, bytes):
         return ("bin", obj.hex())
     if isinstance(obj, str):
