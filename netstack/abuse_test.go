@@ -4,8 +4,13 @@ package netstack
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"io"
 	"net"
+	"runtime"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -217,4 +222,136 @@ func TestGateServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+}
+
+// TestFlood sends 500 junk UDP packets from as many source ports to a
+// KCP listener, and opens 200 TCP connections that never finish the
+// preface (half are silent, half send 4 of its 8 bytes), against one
+// daemon whose TCP and KCP listeners share a Gate. Connections beyond
+// the Gate must be closed at once, the rest at the handshake deadline;
+// then good controllers are served on both transports, and once they
+// close no goroutine is left.
+func TestFlood(t *testing.T) {
+	key := testKey(t, 1)
+	const deadline = 300 * time.Millisecond
+	cfg := &ServerConfig{Key: key, HandshakeTimeout: deadline}
+	gate := &Gate{}
+	tcpLn := listenTCPTest(t, "127.0.0.1:0")
+	kcpLn, kcpAddr := listenKCPTest(t, key)
+	tcpSrv := startGatedServer(t, tcpLn, cfg, gate)
+	kcpSrv := startGatedServer(t, kcpLn, cfg, gate)
+	tcpAddr := "tcp://" + tcpLn.Addr().String()
+
+	// A first KCP session starts kcp-go's process-wide goroutines, which
+	// are not ours to count.
+	goodRound(t, kcpSrv, kcpAddr, key)
+	goodRound(t, tcpSrv, tcpAddr, key)
+	time.Sleep(100 * time.Millisecond)
+	base := runtime.NumGoroutine()
+
+	before := kcpSrv.accepts.Load()
+	junkUDP(t, kcpLn.Addr().String(), 500)
+	closed := halfOpen(t, tcpLn.Addr().String(), 200)
+	slices.Sort(closed)
+	quick := 200 - DefaultGateMax
+	if d := closed[quick-1]; d > deadline/2 {
+		t.Errorf("the %d connections beyond the gate took up to %v to be closed, want at once", quick, d)
+	}
+	if d := closed[len(closed)-1]; d > deadline+time.Second {
+		t.Errorf("a held connection was closed after %v, handshake deadline %v", d, deadline)
+	}
+	t.Logf("closed: the first %d within %v, all within %v", quick, closed[quick-1], closed[len(closed)-1])
+
+	if n := kcpSrv.accepts.Load() - before; n != 0 {
+		t.Errorf("%d KCP sessions accepted from junk", n)
+	}
+	goodRound(t, kcpSrv, kcpAddr, key)
+	goodRound(t, tcpSrv, tcpAddr, key)
+	if n := settle(base, 5*time.Second); n > base {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines after the flood, %d before:\n%s", n, base, buf[:runtime.Stack(buf, true)])
+	}
+	for _, s := range []*testServer{tcpSrv, kcpSrv} {
+		if n := s.settleOpen(2 * time.Second); n != 0 {
+			t.Errorf("%d connections still open on %s", n, s.ln.Addr())
+		}
+	}
+}
+
+// settleOpen waits up to d for the server's connections to end, and
+// returns how many are left.
+func (s *testServer) settleOpen(d time.Duration) int {
+	for deadline := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) {
+		s.mu.Lock()
+		n := len(s.open)
+		s.mu.Unlock()
+		if n == 0 || time.Now().After(deadline) {
+			return n
+		}
+	}
+}
+
+// goodRound connects a controller to addr, echoes, and closes both ends.
+func goodRound(t *testing.T, s *testServer, addr string, key *Key) {
+	t.Helper()
+	c, err := Dial(context.Background(), addr, &ClientConfig{Key: key})
+	if err != nil {
+		t.Fatalf("good controller on %s: %v", addr, err)
+	}
+	for {
+		// Skip the outcomes of the flood's handshakes.
+		if err := s.result(); err == nil {
+			break
+		}
+	}
+	echo(t, c, 2)
+	c.Close()
+	// KCP tells the daemon nothing when a controller closes: its side
+	// would wait for the liveness timeout of cmd/tacetd, so close it here.
+	// A packet of the controller still on its way after that would open
+	// a new session, which fails its handshake at the deadline.
+	(<-s.conns).Close()
+}
+
+// junkUDP sends n packets of random bytes to addr, each from a new port.
+func junkUDP(t *testing.T, addr string, n int) {
+	t.Helper()
+	buf := make([]byte, 1400)
+	for i := range n {
+		u, err := net.Dial("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := 24 + i%(len(buf)-24)
+		rand.Read(buf[:m])
+		u.Write(buf[:m])
+		u.Close()
+	}
+}
+
+// halfOpen opens n TCP connections to addr that never complete the
+// preface, and returns how long after it was opened the daemon closed
+// each.
+func halfOpen(t *testing.T, addr string, n int) []time.Duration {
+	t.Helper()
+	closed := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if i%2 == 1 {
+			nc.Write(codec.Preface[:4])
+		}
+		wg.Go(func() {
+			defer nc.Close()
+			nc.SetReadDeadline(start.Add(5 * time.Second))
+			io.Copy(io.Discard, nc)
+			closed[i] = time.Since(start)
+		})
+	}
+	wg.Wait()
+	return closed
 }

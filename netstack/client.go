@@ -37,6 +37,10 @@ type ClientConfig struct {
 
 	// DataShards and ParityShards enable KCP forward error correction.
 	DataShards, ParityShards int
+
+	// TLS says how to check the daemon on tls://, where it is required,
+	// and may give a client certificate; it is unused otherwise.
+	TLS *TLSConfig
 }
 
 // Dial parses addr, connects and runs the handshake. Cancelling ctx
@@ -50,9 +54,12 @@ func Dial(ctx context.Context, addr string, cfg *ClientConfig) (*Conn, error) {
 		return nil, err
 	}
 	var nc net.Conn
-	if a.Scheme == SchemeKCP {
+	switch a.Scheme {
+	case SchemeKCP:
 		nc, err = DialKCP(a, cfg.Key, cfg.DataShards, cfg.ParityShards)
-	} else {
+	case SchemeTLS:
+		nc, err = DialTLS(ctx, a, cfg.TLS)
+	default:
 		nc, err = DialRaw(ctx, a)
 	}
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 
 // PeerInfo says who is at the other end of a Conn.
 type PeerInfo struct {
-	Transport string // "tcp", "unix" or "kcp"
+	Transport string // "tcp", "unix", "kcp" or "tls"
 	UID       int    // unix: the peer's uid from SO_PEERCRED; -1 otherwise
 	Who       string // the name the controller gave in HELLO; not verified
 }

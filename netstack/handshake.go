@@ -5,6 +5,7 @@ package netstack
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -69,6 +70,10 @@ func newHandshake(nc net.Conn) *handshake {
 		h.remote = "unix uid " + strconv.Itoa(h.peer.UID)
 	case *net.TCPConn:
 		h.peer.Transport = SchemeTCP
+	case *tls.Conn:
+		// Before the generic case: a tls.Conn's network is "tcp", and
+		// frame.mac, granted on plain TCP only, must not be granted here.
+		h.peer.Transport = SchemeTLS
 	case *kcpConn:
 		h.peer.Transport = SchemeKCP
 		h.kcp = c
@@ -88,6 +93,7 @@ func (h *handshake) errorf(code uint16, format string, args ...any) *HandshakeEr
 
 // ioError turns an error of the connection into a handshake failure.
 func (h *handshake) ioError(err error) *HandshakeError {
+	err = h.peerAlert(err)
 	var fe *codec.FrameError
 	var ne net.Error
 	switch {
@@ -101,6 +107,10 @@ func (h *handshake) ioError(err error) *HandshakeError {
 		return e
 	case errors.As(err, &fe) && fe.Kind == codec.ErrBadPreface:
 		return h.errorf(codec.CodeProtocol, "peer does not speak tacet (first bytes %q)", fe.Got)
+	case h.tlsFailed(err):
+		e := h.errorf(tlsCode(err), "tls handshake failed")
+		e.Err = err
+		return e
 	case errors.As(err, &fe) && fe.Kind == codec.ErrFrameTooLarge:
 		e := h.errorf(codec.CodeLimit, "frame of %d bytes before READY, limit %d", fe.Length, fe.Max)
 		e.Err = err

@@ -4,7 +4,6 @@ package netstack
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"syscall"
@@ -20,6 +19,10 @@ type ListenConfig struct {
 	// DataShards and ParityShards enable KCP forward error correction;
 	// zero leaves it off, which suits a LAN.
 	DataShards, ParityShards int
+
+	// TLS holds the daemon's certificate for tls://, where it is
+	// required; it is unused otherwise.
+	TLS *TLSConfig
 }
 
 // TCP liveness. Keepalive probes and the user timeout run in the kernel,
@@ -30,13 +33,11 @@ var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interv
 
 const userTimeout = 20 * time.Second
 
-// ErrNoTLS is returned for a tls:// address: the scheme is reserved for
-// TLS 1.3 with pinned certificates, which is not implemented yet.
-var ErrNoTLS = errors.New("netstack: tls transport is not implemented")
-
-// Listen listens on a. Connections accepted on tcp have TCP_NODELAY,
-// kernel keepalive and TCP_USER_TIMEOUT set; a unix socket is made as
-// described at listenUnix; kcp needs cfg.Key.
+// Listen listens on a. Connections accepted on tcp and tls have
+// TCP_NODELAY, kernel keepalive and TCP_USER_TIMEOUT set; a unix socket
+// is made as described at listenUnix; kcp needs cfg.Key and tls cfg.TLS.
+// The TLS handshake of an accepted connection runs inside
+// ServerHandshake, not in Accept.
 func Listen(a Addr, cfg ListenConfig) (net.Listener, error) {
 	switch a.Scheme {
 	case SchemeTCP:
@@ -46,7 +47,7 @@ func Listen(a Addr, cfg ListenConfig) (net.Listener, error) {
 	case SchemeKCP:
 		return listenKCP(a, cfg)
 	case SchemeTLS:
-		return nil, ErrNoTLS
+		return listenTLS(a, cfg)
 	}
 	return nil, fmt.Errorf("netstack: listen %s: unknown scheme", a)
 }
@@ -73,7 +74,8 @@ func controlTCP(network, address string, c syscall.RawConn) error {
 }
 
 // DialRaw connects to a without a handshake, with the same socket options
-// as Listen. kcp needs a key: use DialKCP or Dial.
+// as Listen. kcp needs a key and tls a TLSConfig: use DialKCP, DialTLS
+// or Dial.
 func DialRaw(ctx context.Context, a Addr) (net.Conn, error) {
 	var d net.Dialer
 	var network, address string
@@ -86,7 +88,7 @@ func DialRaw(ctx context.Context, a Addr) (net.Conn, error) {
 	case SchemeKCP:
 		return nil, fmt.Errorf("netstack: dial %s: kcp needs a key, use DialKCP", a)
 	case SchemeTLS:
-		return nil, ErrNoTLS
+		return nil, fmt.Errorf("netstack: dial %s: %w, use DialTLS", a, errTLSConfig)
 	default:
 		return nil, fmt.Errorf("netstack: dial %s: unknown scheme", a)
 	}

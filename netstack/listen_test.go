@@ -54,9 +54,3 @@ func TestTCPOptions(t *testing.T) {
 		}
 	}
 }
-
-func TestListenTLSNotImplemented(t *testing.T) {
-	if _, err := Listen(Addr{Scheme: SchemeTLS, Host: "127.0.0.1:0"}, ListenConfig{}); err != ErrNoTLS {
-		t.Errorf("Listen tls = %v, want ErrNoTLS", err)
-	}
-}

@@ -27,6 +27,9 @@ type config struct {
 	idle        bool
 	insecure    bool
 	frameMAC    bool
+	tlsCert     string
+	tlsKey      string
+	tlsClientCA string
 	onExit      string
 	memBudget   int64
 	diskBudget  int64
@@ -41,7 +44,7 @@ func (l listFlag) Set(s string) error { *l.v = append(*l.v, s); return nil }
 
 func newFlagSet(c *config) *flag.FlagSet {
 	fs := flag.NewFlagSet("tacetd", flag.ContinueOnError)
-	fs.Var(listFlag{&c.listen}, "listen", "`URL` to listen on, repeatable: tcp://HOST:PORT, kcp://HOST:PORT or unix:///PATH (default tcp://127.0.0.1:7340 and unix://"+netstack.DefaultSocketPath()+")")
+	fs.Var(listFlag{&c.listen}, "listen", "`URL` to listen on, repeatable: tcp://HOST:PORT, tls://HOST:PORT, kcp://HOST:PORT or unix:///PATH (default tcp://127.0.0.1:7340 and unix://"+netstack.DefaultSocketPath()+")")
 	fs.StringVar(&c.keyFile, "key-file", netstack.DefaultKeyPath(), "pre-shared key `file`, written by tacet keygen")
 	fs.StringVar(&c.stateDir, "state-dir", defaultStateDir(), "`directory` for spool files and records")
 	fs.StringVar(&c.logLevel, "log-level", "info", "error, warn, info or debug")
@@ -50,6 +53,9 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.BoolVar(&c.idle, "idle", false, "run the daemon in the idle scheduling class and idle I/O priority")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow network listeners without a key (anyone who reaches them runs commands)")
 	fs.BoolVar(&c.frameMAC, "frame-mac", true, "grant per-frame MACs on tcp:// to controllers that ask")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate `file` for tls:// listeners (see also --tls-key)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key `file` of --tls-cert")
+	fs.StringVar(&c.tlsClientCA, "tls-client-ca", "", "PEM CA `file`: tls:// controllers must present a certificate it signed (default: none asked)")
 	fs.StringVar(&c.onExit, "on-exit", "kill", "what happens to running processes when the daemon stops: kill or leave")
 	fs.Int64Var(&c.memBudget, "mem-budget", 256<<20, "`bytes` of output kept in memory, all processes together")
 	fs.Int64Var(&c.diskBudget, "disk-budget", 4<<30, "`bytes` of output spooled to disk, all processes together")
@@ -80,6 +86,12 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.onExit != "kill" && c.onExit != "leave" {
 		return nil, errors.New("--on-exit must be kill or leave")
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.tlsClientCA != "" && c.tlsCert == "" {
+		return nil, errors.New("--tls-client-ca needs --tls-cert and --tls-key")
 	}
 	if len(c.listen) == 0 {
 		c.listen = []string{"tcp://127.0.0.1:7340", "unix://" + netstack.DefaultSocketPath()}

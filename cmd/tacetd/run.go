@@ -50,7 +50,7 @@ func run(ctx context.Context, cfg *config) error {
 
 	var lns []net.Listener
 	for _, a := range addrs {
-		ln, err := netstack.Listen(a, netstack.ListenConfig{Key: key})
+		ln, err := netstack.Listen(a, netstack.ListenConfig{Key: key, TLS: tlsConfig(cfg)})
 		if err != nil {
 			closeAll(lns)
 			return fmt.Errorf("listen %s: %w", a, err)
@@ -86,9 +86,21 @@ func checkListeners(cfg *config, key *netstack.Key) ([]netstack.Addr, error) {
 		if key == nil && a.Scheme != "unix" && !cfg.insecure {
 			return nil, fmt.Errorf("refusing to listen on %s without a key: run 'tacet keygen' or pass --key-file (or --insecure)", l)
 		}
+		if a.Scheme == netstack.SchemeTLS && cfg.tlsCert == "" {
+			return nil, fmt.Errorf("listen %s: tls:// needs --tls-cert and --tls-key", l)
+		}
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// tlsConfig returns the TLS settings of tls:// listeners, or nil when no
+// certificate is configured.
+func tlsConfig(cfg *config) *netstack.TLSConfig {
+	if cfg.tlsCert == "" {
+		return nil
+	}
+	return &netstack.TLSConfig{CertFile: cfg.tlsCert, KeyFile: cfg.tlsKey, CAFile: cfg.tlsClientCA}
 }
 
 // loadKey loads the key file; a missing default file is not an error,
