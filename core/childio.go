@@ -100,6 +100,10 @@ func (e *Engine) prepare(p *proc, a *codec.StartArgs) (*spawn.Spec, *childIO, *c
 	return sp, io, nil
 }
 
+// pipeSize is the capacity asked for the output pipes; the kernel caps
+// it at /proc/sys/fs/pipe-max-size for unprivileged daemons.
+const pipeSize = 1 << 20
+
 // openPipes makes the stdout and stderr pipes. The daemon's ends are
 // non-blocking so that the runtime's poller wakes their pumps.
 func (c *childIO) openPipes(sp *spawn.Spec) error {
@@ -109,6 +113,9 @@ func (c *childIO) openPipes(sp *spawn.Spec) error {
 			return err
 		}
 		unix.SetNonblock(fds[0], true)
+		// A larger pipe lets a child that writes in bursts go on while
+		// the daemon is busy spooling; its pages are used only when full.
+		unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, pipeSize)
 		c.parent[i] = os.NewFile(uintptr(fds[0]), "stdout")
 		c.child = append(c.child, fds[1])
 		*target = fds[1]

@@ -29,30 +29,26 @@ func startKeeper(exe string) (*keeper.Link, error) {
 // keeper.Run on its stdin.
 const KeeperArg = "__tacet_keeper"
 
-// keepStream hands the keeper the pipe and the spool of a new stream.
-// A stream with no spool gets a file of its own for the keeper to write
-// to, should it take over; the daemon never writes there.
+// keepStream hands the keeper the pipe of a new stream and the path its
+// bytes go to if the keeper takes over: the spool, or for a memory-only
+// stream a file of its own that the daemon never writes.
 func (e *Engine) keepStream(st *Stream, pipe *os.File) {
 	if e.keeper == nil {
 		return
 	}
-	spool := st.spool
-	if spool == nil {
-		f, err := os.OpenFile(e.spoolName(st.handle, int(st.id))+".kept-only", os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			return
-		}
-		defer f.Close()
-		spool = f
+	path := st.spoolPath
+	if path == "" {
+		path = e.spoolName(st.handle, int(st.id)) + ".kept-only"
 	}
 	rc, err := pipe.SyscallConn()
 	if err != nil {
 		return
 	}
 	rc.Control(func(fd uintptr) {
-		e.keeper.Hold(keepID(st), int(fd), int(spool.Fd()))
+		if e.keeper.Hold(keepID(st), int(fd), path) == nil {
+			st.kept = e.keeper
+		}
 	})
-	st.kept = e.keeper
 }
 
 // keepID names a stream to the keeper.

@@ -89,7 +89,7 @@ func (e *Engine) register(p *proc, sp *spawn.Process, io *childIO, a *codec.Star
 		if f == nil {
 			continue
 		}
-		st := newStream(p.h, uint8(i+1), &e.mem, &e.disk, e.spoolFile(p.h, i+1, a.Output.MemOnly), e.cfg.RingMax)
+		st := newStream(p.h, uint8(i+1), &e.mem, &e.disk, e.spoolPath(p.h, i+1, a.Output.MemOnly), e.cfg.RingMax)
 		p.streams[i] = st
 		st.attach(f)
 		e.keepStream(st, f)
@@ -140,17 +140,14 @@ func (e *Engine) newHandle() uint64 {
 	return e.nextH
 }
 
-// spoolFile opens the spool of stream n of process h, or returns nil for
-// memory-only retention.
-func (e *Engine) spoolFile(h uint64, n int, memOnly bool) *os.File {
+// spoolPath returns where stream n of process h is spooled, or "" for
+// memory-only retention. The file is made at the stream's first byte,
+// off the loop.
+func (e *Engine) spoolPath(h uint64, n int, memOnly bool) string {
 	if memOnly || e.cfg.StateDir == "" {
-		return nil
+		return ""
 	}
-	f, err := os.OpenFile(e.spoolName(h, n), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return nil
-	}
-	return f
+	return e.spoolName(h, n)
 }
 
 // spoolName is the path of the spool of stream n of process h.

@@ -25,22 +25,23 @@ type Stream struct {
 	disk    *budget
 	ringMax int
 
-	mu      sync.Mutex
-	ring    []byte // byte at offset o is ring[o%len(ring)] when o >= length-filled
-	filled  uint64 // bytes of the ring in use
-	length  uint64 // bytes appended so far
-	spool   *os.File
-	spooled spans // offsets written to the spool
-	spoolSz int64 // bytes taken from the disk budget
-	memSz   int64 // bytes taken from the memory budget
-	lost    spans // offsets no longer held, with the reason
-	eof     bool
-	fd      int // the pipe's read end, -1 once closed
-	file    *os.File
-	subs    []*sub
-	kept    *keeper.Link // holds a copy of the pipe while the stream is open
-	marks   [64]mark     // when recent reads happened, for out events
-	nmarks  int
+	mu        sync.Mutex
+	ring      []byte   // byte at offset o is ring[o%len(ring)] when o >= length-filled
+	filled    uint64   // bytes of the ring in use
+	length    uint64   // bytes appended so far
+	spoolPath string   // "" for memory-only retention
+	spool     *os.File // opened at the first byte, so a silent stream has no file
+	spooled   spans    // offsets written to the spool
+	spoolSz   int64    // bytes taken from the disk budget
+	memSz     int64    // bytes taken from the memory budget
+	lost      spans    // offsets no longer held, with the reason
+	eof       bool
+	fd        int // the pipe's read end, -1 once closed
+	file      *os.File
+	subs      []*sub
+	kept      *keeper.Link // holds a copy of the pipe while the stream is open
+	marks     [64]mark     // when recent reads happened, for out events
+	nmarks    int
 }
 
 // mark records that the read returning the byte at off happened at mono.
@@ -52,11 +53,11 @@ const (
 	spoolRingMax = 256 << 10 // the ring only caches when a spool holds everything
 )
 
-// newStream returns a stream that keeps its bytes in spool, or in memory
-// only when spool is nil.
-func newStream(h uint64, id uint8, mem, disk *budget, spool *os.File, memMax int) *Stream {
-	st := &Stream{handle: h, id: id, mem: mem, disk: disk, spool: spool, fd: -1, ringMax: memMax}
-	if spool != nil && st.ringMax > spoolRingMax {
+// newStream returns a stream that keeps its bytes in a spool file at
+// spoolPath, or in memory only when spoolPath is "".
+func newStream(h uint64, id uint8, mem, disk *budget, spoolPath string, memMax int) *Stream {
+	st := &Stream{handle: h, id: id, mem: mem, disk: disk, spoolPath: spoolPath, fd: -1, ringMax: memMax}
+	if spoolPath != "" && st.ringMax > spoolRingMax {
 		st.ringMax = spoolRingMax
 	}
 	return st
@@ -111,8 +112,13 @@ func (st *Stream) makeRoomLocked() {
 	}
 	st.memSz += int64(grow)
 	nr := make([]byte, size+grow)
-	for o := st.length - st.filled; o < st.length; o++ {
-		nr[o%uint64(len(nr))] = st.ring[o%uint64(size)]
+	// Copy the held bytes to their positions in the larger ring, in at
+	// most three contiguous pieces.
+	for o := st.length - st.filled; o < st.length; {
+		src := st.ring[o%uint64(size):]
+		dst := nr[o%uint64(len(nr)):]
+		n := copy(dst, src[:min(uint64(len(src)), st.length-o)])
+		o += uint64(n)
 	}
 	st.ring = nr
 }
@@ -127,7 +133,7 @@ func (st *Stream) appendedLocked(pos, n, t uint64) {
 		st.forgetLocked(st.length-st.filled, st.length-st.filled+gone)
 		st.filled -= gone
 	}
-	if st.spool != nil {
+	if st.spoolPath != "" {
 		st.spoolLocked(off, st.ring[pos:pos+n])
 	}
 	st.length += n
@@ -143,7 +149,7 @@ func (st *Stream) appendedLocked(pos, n, t uint64) {
 // of them that the spool does not hold are lost.
 func (st *Stream) forgetLocked(from, to uint64) {
 	why := "mem-budget"
-	if st.spool != nil {
+	if st.spoolPath != "" {
 		why = "disk-budget"
 	}
 	for from < to {
@@ -165,6 +171,14 @@ func (st *Stream) forgetLocked(from, to uint64) {
 func (st *Stream) spoolLocked(off uint64, p []byte) {
 	if !st.disk.take(int64(len(p))) {
 		return
+	}
+	if st.spool == nil {
+		f, err := os.OpenFile(st.spoolPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			st.disk.give(int64(len(p)))
+			return
+		}
+		st.spool = f
 	}
 	if _, err := st.spool.WriteAt(p, int64(off)); err != nil {
 		st.disk.give(int64(len(p)))
@@ -258,9 +272,12 @@ func (st *Stream) free() {
 	st.mem.give(st.memSz)
 	st.memSz = 0
 	if st.spool != nil {
-		os.Remove(st.spool.Name())
 		st.spool.Close()
 		st.spool = nil
+	}
+	if st.spoolPath != "" {
+		os.Remove(st.spoolPath)
+		os.Remove(st.spoolPath + ".kept")
 		st.disk.give(st.spoolSz)
 		st.spoolSz = 0
 	}

@@ -71,13 +71,9 @@ func TestStreamKeepsEveryByte(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			mem, disk := &budget{limit: 64 << 20}, &budget{limit: 64 << 20}
-			var spool *os.File
+			spool := ""
 			if tt.spool {
-				f, err := os.Create(filepath.Join(t.TempDir(), "spool"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				spool = f
+				spool = filepath.Join(t.TempDir(), "spool")
 			}
 			st := newStream(1, 1, mem, disk, spool, 1<<20)
 			data := pattern(0, tt.size)
@@ -97,7 +93,7 @@ func TestStreamKeepsEveryByte(t *testing.T) {
 // exactly which; the rest reads back exact.
 func TestStreamGapNamesLostOffsets(t *testing.T) {
 	mem, disk := &budget{limit: 64 << 20}, &budget{limit: 0}
-	st := newStream(1, 1, mem, disk, nil, 64<<10)
+	st := newStream(1, 1, mem, disk, "", 64<<10)
 	data := pattern(0, 1<<20)
 	feed(t, st, data)
 
@@ -116,10 +112,7 @@ func TestStreamGapNamesLostOffsets(t *testing.T) {
 // A disk budget that runs out mid-stream leaves a hole between what was
 // spooled and what the ring still holds.
 func TestStreamDiskBudgetGap(t *testing.T) {
-	f, err := os.Create(filepath.Join(t.TempDir(), "spool"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := filepath.Join(t.TempDir(), "spool")
 	mem, disk := &budget{limit: 64 << 20}, &budget{limit: 100 << 10}
 	st := newStream(1, 1, mem, disk, f, 1<<20)
 	data := pattern(0, 2<<20)
@@ -146,8 +139,8 @@ func TestStreamDiskBudgetGap(t *testing.T) {
 // what the first one left, and free gives the bytes back.
 func TestStreamMemBudgetShared(t *testing.T) {
 	mem, disk := &budget{limit: 128 << 10}, &budget{limit: 0}
-	a := newStream(1, 1, mem, disk, nil, 1<<20)
-	b := newStream(2, 1, mem, disk, nil, 1<<20)
+	a := newStream(1, 1, mem, disk, "", 1<<20)
+	b := newStream(2, 1, mem, disk, "", 1<<20)
 	feed(t, a, pattern(0, 512<<10))
 	feed(t, b, pattern(0, 512<<10))
 	if u := mem.used.Load(); u > mem.limit {

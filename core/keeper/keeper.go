@@ -33,13 +33,16 @@ import (
 )
 
 // Messages on the keeper's socket, one per SOCK_SEQPACKET datagram: an op
-// byte and a stream id (8 bytes, big-endian). Hold carries two fds: the
-// pipe's read end and the spool file.
+// byte and a stream id (8 bytes, big-endian). Hold carries the pipe's
+// read end as an fd and the spool file's path after the id; the keeper
+// opens the spool only if it takes over, so a stream that never writes
+// never has a file.
 const (
 	opHold = 1
 	opDrop = 2
 	opBye  = 3
-	msgLen = 9
+	hdrLen = 9
+	maxMsg = hdrLen + 4096
 )
 
 // Link is the daemon's end of the socket to its keeper. It is safe for
@@ -67,20 +70,21 @@ func Start(start func(stdin int) error) (*Link, error) {
 	return &Link{sock: fds[0]}, nil
 }
 
-// Hold hands the keeper duplicates of pipe and spool for stream id. The
-// descriptors stay the caller's.
-func (l *Link) Hold(id uint64, pipe, spool int) error {
-	return l.send(opHold, id, unix.UnixRights(pipe, spool))
+// Hold hands the keeper a duplicate of pipe, the read end of stream id,
+// and the path of the file its bytes go to after a takeover. The
+// descriptor stays the caller's.
+func (l *Link) Hold(id uint64, pipe int, spool string) error {
+	return l.send(opHold, id, []byte(spool), unix.UnixRights(pipe))
 }
 
 // Drop tells the keeper to forget stream id.
-func (l *Link) Drop(id uint64) error { return l.send(opDrop, id, nil) }
+func (l *Link) Drop(id uint64) error { return l.send(opDrop, id, nil, nil) }
 
 // Close ends the keeper without a takeover: the daemon is stopping
 // cleanly and its children are gone. Closing the link without Close (by
 // dying, or with Abandon) makes the keeper take over.
 func (l *Link) Close() error {
-	l.send(opBye, 0, nil)
+	l.send(opBye, 0, nil, nil)
 	return l.Abandon()
 }
 
@@ -98,28 +102,35 @@ func (l *Link) Abandon() error {
 	return err
 }
 
-func (l *Link) send(op byte, id uint64, oob []byte) error {
-	var msg [msgLen]byte
-	msg[0] = op
-	binary.BigEndian.PutUint64(msg[1:], id)
+func (l *Link) send(op byte, id uint64, tail, oob []byte) error {
+	if hdrLen+len(tail) > maxMsg {
+		return errors.New("keeper: spool path too long")
+	}
+	var buf [maxMsg]byte
+	buf[0] = op
+	binary.BigEndian.PutUint64(buf[1:], id)
+	n := hdrLen + copy(buf[hdrLen:], tail)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.sock < 0 {
 		return os.ErrClosed
 	}
-	return unix.Sendmsg(l.sock, msg[:], oob, nil, 0)
+	return unix.Sendmsg(l.sock, buf[:n], oob, nil, 0)
 }
 
 // held is one stream the keeper holds.
-type held struct{ pipe, spool *os.File }
+type held struct {
+	pipe  *os.File
+	spool string
+}
 
 // Run is the keeper: it reads the daemon's messages from sock until the
 // socket ends, then drains what it holds, unless the daemon said goodbye.
 func Run(sock *os.File) error {
 	streams := map[uint64]held{}
 	fd := int(sock.Fd())
-	buf := make([]byte, msgLen)
-	oob := make([]byte, unix.CmsgSpace(2*4))
+	buf := make([]byte, maxMsg)
+	oob := make([]byte, unix.CmsgSpace(4))
 	for {
 		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
@@ -128,16 +139,18 @@ func Run(sock *os.File) error {
 		if err != nil || n == 0 {
 			break // the daemon is gone
 		}
+		if n < hdrLen {
+			continue
+		}
 		id := binary.BigEndian.Uint64(buf[1:])
 		switch buf[0] {
 		case opHold:
-			if h, ok := takeFDs(oob[:oobn]); ok {
-				streams[id] = h
+			if pipe, ok := takeFD(oob[:oobn]); ok {
+				streams[id] = held{pipe, string(buf[hdrLen:n])}
 			}
 		case opDrop:
 			if h, ok := streams[id]; ok {
 				h.pipe.Close()
-				h.spool.Close()
 				delete(streams, id)
 			}
 		case opBye:
@@ -148,20 +161,21 @@ func Run(sock *os.File) error {
 	return nil
 }
 
-func takeFDs(oob []byte) (held, bool) {
+// takeFD returns the one fd a Hold message carries.
+func takeFD(oob []byte) (*os.File, bool) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil || len(msgs) != 1 {
-		return held{}, false
+		return nil, false
 	}
 	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 2 {
+	if err != nil || len(fds) != 1 {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
-		return held{}, false
+		return nil, false
 	}
 	unix.SetNonblock(fds[0], false)
-	return held{os.NewFile(uintptr(fds[0]), "pipe"), os.NewFile(uintptr(fds[1]), "spool")}, true
+	return os.NewFile(uintptr(fds[0]), "pipe"), true
 }
 
 // drainAll copies every held pipe into its spool until each ends.
@@ -181,18 +195,16 @@ func drainAll(streams map[uint64]held) {
 // wrote, and notes where it resumed.
 func drain(h held) {
 	defer h.pipe.Close()
-	defer h.spool.Close()
-	fi, err := h.spool.Stat()
+	f, err := os.OpenFile(h.spool, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return
 	}
 	from := fi.Size()
-	// The fd came over a socket without its name; /proc has it.
-	if path, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(h.spool.Fd()))); err == nil {
-		os.WriteFile(path+".kept", []byte(strconv.FormatInt(from, 10)+"\n"), 0o600)
-	}
-	w := io.NewOffsetWriter(h.spool, from)
-	if _, err := io.Copy(w, h.pipe); err != nil && !errors.Is(err, os.ErrClosed) {
-		return
-	}
+	os.WriteFile(h.spool+".kept", []byte(strconv.FormatInt(from, 10)+"\n"), 0o600)
+	io.Copy(io.NewOffsetWriter(f, from), h.pipe)
 }
