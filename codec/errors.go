@@ -52,6 +52,22 @@ func (e *FrameError) Error() string {
 
 func (e *FrameError) Unwrap() error { return e.Err }
 
+// Goaway returns the error to send in a GOAWAY before closing after e,
+// or nil when none should be sent: a frame cut short means the peer has
+// gone, and a frame whose tag does not match may not come from the peer
+// at all.
+func (e *FrameError) Goaway() *Error {
+	switch e.Kind {
+	case ErrBadMAC, ErrTruncated:
+		return nil
+	case ErrFrameTooLarge:
+		ge := NewError(CodeLimit, e.Error())
+		ge.Detail.Limit = e.Max
+		return ge
+	}
+	return NewError(CodeProtocol, e.Error())
+}
+
 // Fatal reports whether the connection must be closed after e. It is
 // always true for framing errors; it exists so that callers can treat
 // FrameError and DecodeError alike.

@@ -174,6 +174,12 @@ func (c *cgroup) statValue(file, key string) (uint64, bool) {
 	return 0, false
 }
 
+// populated reports whether any process is left in the cgroup.
+func (c *cgroup) populated() bool {
+	n, ok := c.statValue("cgroup.events", "populated")
+	return !ok || n != 0
+}
+
 // single reads a file that holds one number, such as memory.peak.
 func (c *cgroup) single(file string) (uint64, bool) {
 	b, err := os.ReadFile(filepath.Join(c.dir, file))

@@ -61,6 +61,7 @@ type Engine struct {
 	nextH    uint64
 	stopping bool
 	args     args
+	later    []func() // run after the current request's response
 	smp      sampling // sample subscriptions and the sampler (sample_sub.go)
 
 	wg sync.WaitGroup // pumps and session goroutines

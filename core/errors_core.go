@@ -8,4 +8,5 @@ var (
 	errBacklog        = errors.New("core: controller does not read its control frames")
 	errUnexpectedKind = errors.New("core: unexpected message kind")
 	errStopping       = errors.New("core: the daemon is stopping")
+	errZeroID         = errors.New("core: request id 0")
 )

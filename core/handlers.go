@@ -37,7 +37,8 @@ func decode(a []byte, v codec.Message) *codec.Error {
 	return nil
 }
 
-// handle runs one request in the loop and queues its response.
+// handle runs one request in the loop and queues its response, then
+// whatever the request left to do after it.
 func (e *Engine) handle(s *session, id uint32, method string, a []byte) {
 	r, cerr := e.dispatch(s, id, method, a)
 	switch {
@@ -46,7 +47,16 @@ func (e *Engine) handle(s *session, id uint32, method string, a []byte) {
 	case r != nil:
 		s.respond(id, r)
 	}
+	for _, fn := range e.later {
+		fn()
+	}
+	clear(e.later)
+	e.later = e.later[:0]
 }
+
+// afterResponse runs fn in the loop once the current request's response
+// is queued.
+func (e *Engine) afterResponse(fn func()) { e.later = append(e.later, fn) }
 
 // dispatch returns the result of a request, an error, or neither when the
 // response will come later (proc.wait).

@@ -72,10 +72,14 @@ func (p *proc) info() codec.ProcInfo {
 }
 
 // lengths returns the bytes captured so far per stream; element i is
-// stream i+1 (stdout, stderr, pty).
+// stream i+1: two elements, or three (the first two 0) with a pty.
 func (p *proc) lengths() []uint64 {
-	out := make([]uint64, len(p.streams))
-	for i, st := range p.streams {
+	n := 2
+	if p.streams[2] != nil {
+		n = 3
+	}
+	out := make([]uint64, n)
+	for i, st := range p.streams[:n] {
 		if st != nil {
 			out[i], _ = st.Len()
 		}
@@ -135,6 +139,9 @@ func (p *proc) signal(sig unix.Signal, tree bool) error {
 	}
 	if p.cg != nil {
 		// The cgroup outlives the process while descendants remain in it.
+		if p.state != stateRunning && p.state != stateStaged && !p.cg.populated() {
+			return errNotRunning
+		}
 		return p.cg.signal(sig)
 	}
 	if p.state != stateRunning && p.state != stateStaged {

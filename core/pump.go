@@ -5,6 +5,7 @@ package core
 import (
 	"errors"
 	"os"
+	"slices"
 
 	"golang.org/x/sys/unix"
 )
@@ -83,7 +84,8 @@ func (st *Stream) end(f *os.File) {
 	st.eof = true
 	st.fd = -1
 	st.file = nil
-	subs := st.subs
+	// A copy: removeSub shifts st.subs in place once the lock is dropped.
+	subs := slices.Clone(st.subs)
 	kept := st.kept
 	st.kept = nil
 	st.mu.Unlock()

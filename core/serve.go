@@ -3,6 +3,8 @@
 package core
 
 import (
+	"errors"
+
 	"gitlab.com/tacet/tacet/codec"
 )
 
@@ -39,6 +41,12 @@ func (s *session) readLoop() error {
 	for {
 		frame, err := s.conn.ReadFrame()
 		if err != nil {
+			var fe *codec.FrameError
+			if errors.As(err, &fe) {
+				if ge := fe.Goaway(); ge != nil {
+					s.goaway(ge)
+				}
+			}
 			return err
 		}
 		t := now()
@@ -54,9 +62,11 @@ func (s *session) readLoop() error {
 			}
 		case codec.KindCredit:
 			var c codec.Credit
-			if err := codec.Unmarshal(body, &c, "credit"); err == nil {
-				s.addCredit(id, c.Bytes)
+			if err := codec.Unmarshal(body, &c, "credit"); err != nil {
+				s.goaway(codec.NewError(codec.CodeProtocol, err.Error()))
+				return err
 			}
+			s.addCredit(id, c.Bytes)
 		case codec.KindPing:
 			var p codec.Ping
 			codec.Unmarshal(body, &p, "ping")
@@ -83,8 +93,8 @@ func (s *session) request(id uint32, body []byte, handled chan struct{}) error {
 		return nil
 	}
 	if id == 0 {
-		s.fail(id, codec.NewError(codec.CodeProtocol, "request id 0 is reserved"))
-		return nil
+		s.goaway(codec.NewError(codec.CodeProtocol, "request id 0 is reserved"))
+		return errZeroID
 	}
 	ok := s.e.post(func() {
 		s.e.handle(s, id, string(method), a)

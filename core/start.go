@@ -96,17 +96,22 @@ func (e *Engine) register(p *proc, sp *spawn.Process, io *childIO, a *codec.Star
 		e.wg.Add(1)
 		go st.pump(f, e.wg.Done)
 	}
+	state := stateRunning
 	if a.Stage {
-		p.setState(stateStaged, now())
+		state = stateStaged
 		if a.At != 0 {
 			e.scheduleRelease(p, a.At)
 		}
-		return
+	} else {
+		x, _ := sp.Result()
+		p.times.ExecReal, p.times.ExecMono = uint64(x.Real), uint64(x.Mono)
+		e.armTimeout(p)
 	}
-	x, _ := sp.Result()
-	p.times.ExecReal, p.times.ExecMono = uint64(x.Real), uint64(x.Mono)
-	p.setState(stateRunning, now())
-	e.armTimeout(p)
+	// The state event follows the start's response, so that a controller
+	// knows the handle before it hears of it.
+	p.state = state
+	at := now()
+	e.afterResponse(func() { p.setState(state, at) })
 }
 
 // spawnFailed records why p could not start and returns the error for

@@ -32,6 +32,7 @@ type Stream struct {
 	spoolPath string   // "" for memory-only retention
 	spool     *os.File // opened at the first byte, so a silent stream has no file
 	spooled   spans    // offsets written to the spool
+	spoolFull bool     // the disk budget refused this stream
 	spoolSz   int64    // bytes taken from the disk budget
 	memSz     int64    // bytes taken from the memory budget
 	lost      spans    // offsets no longer held, with the reason
@@ -168,8 +169,16 @@ func (st *Stream) forgetLocked(from, to uint64) {
 
 // spoolLocked writes p, the bytes at off, to the spool if the disk budget
 // allows.
+//
+// Once the budget refuses a stream, the stream stops spooling for good:
+// otherwise the small reads that still fit would scatter kept fragments
+// through what is lost, and a reader would see many gaps instead of one.
 func (st *Stream) spoolLocked(off uint64, p []byte) {
+	if st.spoolFull {
+		return
+	}
 	if !st.disk.take(int64(len(p))) {
+		st.spoolFull = true
 		return
 	}
 	if st.spool == nil {
@@ -193,15 +202,25 @@ func (st *Stream) spoolLocked(off uint64, p []byte) {
 // (n is then 0). At the end of the retained bytes it returns 0 and the
 // zero span.
 func (st *Stream) ReadAt(off uint64, p []byte) (n int, gap span, mono uint64) {
+	return st.readInto(off, len(p), func(int, uint64) []byte { return p })
+}
+
+// readInto copies up to max bytes from offset off into the slice that
+// dst returns once their count n and read time mono are known, so that a
+// caller can put the bytes straight after a header that encodes them.
+// Results are as for ReadAt; dst is not called when there is nothing to
+// copy.
+func (st *Stream) readInto(off uint64, max int, dst func(n int, mono uint64) []byte) (n int, gap span, mono uint64) {
 	st.mu.Lock()
-	if off >= st.length || len(p) == 0 {
+	if off >= st.length || max == 0 {
 		st.mu.Unlock()
 		return 0, span{}, 0
 	}
 	mono = st.markLocked(off)
 	ringStart := st.length - st.filled
 	if off >= ringStart {
-		n = st.copyRingLocked(off, p)
+		n = int(min(uint64(max), st.length-off))
+		st.copyRingLocked(off, dst(n, mono)[:n])
 		st.mu.Unlock()
 		return n, span{}, mono
 	}
@@ -215,11 +234,9 @@ func (st *Stream) ReadAt(off uint64, p []byte) (n int, gap span, mono uint64) {
 	st.mu.Unlock()
 
 	// Spooled bytes never change, so they are read without the lock.
-	if max := s.to - off; uint64(len(p)) > max {
-		p = p[:max]
-	}
-	n, _ = spool.ReadAt(p, int64(off))
-	return n, span{}, mono
+	n = int(min(uint64(max), s.to-off))
+	got, _ := spool.ReadAt(dst(n, mono)[:n], int64(off))
+	return got, span{}, mono
 }
 
 func (st *Stream) copyRingLocked(off uint64, p []byte) int {

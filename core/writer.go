@@ -4,6 +4,7 @@ package core
 
 import (
 	"encoding/binary"
+	"slices"
 
 	"gitlab.com/tacet/tacet/codec"
 )
@@ -126,14 +127,15 @@ func (w *writer) sendOne(sb *sub) (bool, error) {
 		return false, nil
 	}
 
-	max := uint64(len(w.chunk))
-	if credit < max {
-		max = credit
-	}
-	n, gap, mono := sb.st.ReadAt(off, w.chunk[:max])
+	max := min(uint64(maxChunk), credit)
+	var frame []byte
+	n, gap, _ := sb.st.readInto(off, int(max), func(n int, mono uint64) []byte {
+		frame = w.outHeader(sb, off, n, mono)
+		return frame[len(frame):cap(frame)]
+	})
 	switch {
 	case n > 0:
-		return true, w.sendOut(sb, off, w.chunk[:n], mono)
+		return true, w.sendOut(sb, frame, n)
 	case gap.to > gap.from:
 		return true, w.sendGap(sb, gap)
 	}
@@ -144,15 +146,22 @@ func (w *writer) sendOne(sb *sub) (bool, error) {
 	return false, nil
 }
 
-func (w *writer) sendOut(sb *sub, off uint64, data []byte, mono uint64) error {
-	w.out.Handle, w.out.Stream, w.out.Offset, w.out.Mono, w.out.Data = sb.st.handle, sb.st.id, off, mono, data
-	b, _ := codec.AppendEvent(w.s.conn.Begin(), sb.id, &w.out)
-	w.out.Data = nil
+// outHeader encodes an out event for n bytes at off into the connection's
+// frame buffer, up to and including the header of its data, and returns
+// it with room for the n bytes after it.
+func (w *writer) outHeader(sb *sub, off uint64, n int, mono uint64) []byte {
+	w.out.Handle, w.out.Stream, w.out.Offset, w.out.Mono = sb.st.handle, sb.st.id, off, mono
+	b := codec.AppendOutHeader(codec.AppendEnvelope(w.s.conn.Begin(), codec.KindEvent, sb.id), &w.out, n)
+	return slices.Grow(b, n)
+}
+
+// sendOut writes the frame outHeader began, now holding n bytes of data.
+func (w *writer) sendOut(sb *sub, frame []byte, n int) error {
 	w.s.mu.Lock()
-	sb.off += uint64(len(data))
-	sb.credit -= uint64(len(data))
+	sb.off += uint64(n)
+	sb.credit -= uint64(n)
 	w.s.mu.Unlock()
-	return w.s.conn.End(b)
+	return w.s.conn.End(frame[:len(frame)+n])
 }
 
 func (w *writer) sendGap(sb *sub, g span) error {

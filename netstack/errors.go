@@ -52,15 +52,7 @@ func ErrorFor(err error) *codec.Error {
 	case errors.Is(err, io.EOF), errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, net.ErrClosed):
 		return nil
 	case errors.As(err, &fe):
-		switch fe.Kind {
-		case codec.ErrBadMAC, codec.ErrTruncated:
-			return nil
-		case codec.ErrFrameTooLarge:
-			e := codec.NewError(codec.CodeLimit, fe.Error())
-			e.Detail.Limit = fe.Max
-			return e
-		}
-		return codec.NewError(codec.CodeProtocol, fe.Error())
+		return fe.Goaway()
 	}
 	return nil
 }

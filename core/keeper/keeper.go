@@ -174,7 +174,10 @@ func takeFD(oob []byte) (*os.File, bool) {
 		}
 		return nil, false
 	}
-	unix.SetNonblock(fds[0], false)
+	// The fd shares its open file description, and so O_NONBLOCK, with
+	// the daemon's: it must stay non-blocking, or the daemon's reads of
+	// the pipe would block. os.NewFile sees the flag and reads it through
+	// the poller.
 	return os.NewFile(uintptr(fds[0]), "pipe"), true
 }
 

@@ -128,3 +128,33 @@ func TestByeAndDrop(t *testing.T) {
 		t.Fatal("spool created after goodbye")
 	}
 }
+
+// Handing a pipe to the keeper must leave it non-blocking: the flag
+// belongs to the open file description that the daemon shares.
+func TestHoldKeepsPipeNonblocking(t *testing.T) {
+	l, done := runKeeper(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	rc, _ := r.SyscallConn()
+	var fd int
+	rc.Control(func(f uintptr) { fd = int(f) })
+	if err := l.Hold(1, fd, filepath.Join(t.TempDir(), "s")); err != nil {
+		t.Fatal(err)
+	}
+	// A drop is handled after the hold, so once the keeper has closed
+	// its copy the hold has been processed.
+	l.Drop(1)
+	l.Close()
+	waitClosed(t, done)
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flags&unix.O_NONBLOCK == 0 {
+		t.Fatal("the keeper made the daemon's pipe blocking")
+	}
+	r.Close()
+}
