@@ -16,7 +16,8 @@ import (
 	"gitlab.com/tacet/tacet/netstack"
 )
 
-// dialTimeout bounds the connect and handshake to one daemon.
+// dialTimeout bounds the connect and handshake to one daemon when the
+// options set no --connect-timeout, as in tests that build a cli.
 const dialTimeout = 10 * time.Second
 
 // cli is the state shared by the commands of one invocation.
@@ -30,11 +31,20 @@ type cli struct {
 
 // dial connects to the daemon at addr.
 func (t *cli) dial(ctx context.Context, addr string) (*client.Client, error) {
-	opts := []client.Option{client.WithWho(who()), client.WithTimeout(dialTimeout)}
+	return client.Dial(ctx, addr, t.dialOptions()...)
+}
+
+// dialOptions are the options of every connection tacet makes.
+func (t *cli) dialOptions() []client.Option {
+	timeout := t.opts.connectTimeout
+	if timeout <= 0 {
+		timeout = dialTimeout
+	}
+	opts := []client.Option{client.WithWho(who()), client.WithTimeout(timeout)}
 	if t.opts.keyFile != "" {
 		opts = append(opts, client.WithKeyFile(t.opts.keyFile))
 	}
-	return client.Dial(ctx, addr, opts...)
+	return opts
 }
 
 // redialer returns a Redialer for addr, for commands that outlive a

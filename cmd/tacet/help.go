@@ -16,11 +16,30 @@ func cmdHelp(ctx context.Context, t *cli, args []string) int {
 }
 
 const helpTail = `
-HOSTS is a comma-separated list of host, host:port ([::1]:7340 for IPv6)
-or tcp://, kcp://, unix:///path URLs; the default port is 7340. Without
--w, tacet talks to the local daemon's Unix socket. run, start, ps, info
-and ping go through the hosts one after the other; wait, kill, logs and
-release take one host, since a process ID belongs to one daemon.
+HOSTS is a node set: a comma-separated list of host, host:port ([::1]:7340
+for IPv6) or tcp://, kcp://, unix:///path URLs, where brackets expand to
+ranges as in ClusterShell and Slurm: node[1-32,40], node[01-10] (padded),
+r[1-2]n[1-3], 10.0.0.[1-8]:7340. @oar names the hosts of $OAR_NODEFILE,
+@slurm those of $SLURM_JOB_NODELIST; neither is read unless named.
+--hostfile adds a file of node sets, one per line; -x removes hosts. The
+default port is 7340. Without -w, tacet talks to the local daemon's Unix
+socket. wait, kill, logs and release take one host, since a process ID
+belongs to one daemon; start, ps and info go through the hosts in turn.
+
+run and ping reach every host at once: at most --fanout (64) connecting
+or starting together, each connect bounded by --connect-timeout (5s); a
+host that does not answer is a failure in the summary, not a hang. run
+prefixes each line of output with its host ("host: line"), or with -b
+prints one block per distinct output after the end; then a summary of
+every host (status, time) on stderr, and on a terminal a progress line.
+In ARGV, --env and --cwd, {host}, {addr}, {index} and {count} are
+replaced per host; the process also gets TACET_HOST, TACET_INDEX and
+TACET_COUNT. --role SET=CMD (repeatable) makes the hosts of SET run
+/bin/sh -c CMD instead of ARGV. --sync stages the process on every host,
+measures each daemon's clock, and releases all at one instant (--at, or
+500ms after staging); the summary shows when each program began and the
+spread. With several hosts, run exits 0 if every host succeeded, with
+the status all hosts share if they ended alike, else 1.
 
 A process ID is the hexadecimal handle that start and ps print.
 

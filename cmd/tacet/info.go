@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"gitlab.com/tacet/tacet/client"
@@ -105,52 +106,70 @@ func (t *cli) printInfo(r *infoRecord) {
 
 type pingRecord struct {
 	Host     string  `json:"host"`
-	Seq      int     `json:"seq"`
-	RTTms    float64 `json:"rtt_ms"`
-	OffsetMs float64 `json:"offset_ms"`
+	Samples  int     `json:"samples"`
+	RTTMinMs float64 `json:"rtt_min_ms"`
+	RTTMedMs float64 `json:"rtt_median_ms"`
+	OffsetMs float64 `json:"offset_ms"` // the daemon's clock minus ours
+	ErrorMs  float64 `json:"error_ms"`  // bound on the offset's error: half the least RTT
+	Error    string  `json:"error,omitempty"`
 }
+
+// maxPingCount bounds -c, as the client bounds a burst.
+const maxPingCount = 256
 
 func cmdPing(ctx context.Context, t *cli, args []string) int {
 	flags := newFlags("ping")
-	count := flags.Int("c", 4, "send `N` pings; the summary keeps the one of least delay")
+	count := flags.Int("c", 16, "send `N` pings to each host (at most 256); the offset is that of least delay")
+	gap := flags.Duration("i", 2*time.Millisecond, "`DUR` between two pings to one host")
 	if err := t.parseFlags(flags, args); err != nil {
 		return helpOrFail(t, err)
 	}
-	if *count < 1 {
-		return t.fail(usagef("ping: -c must be at least 1"))
+	if *count < 1 || *count > maxPingCount || *gap < 0 || *gap > time.Second {
+		return t.fail(usagef("ping: -c must be 1 to 256 and -i 0 to 1s"))
 	}
-	return t.eachHost(func(addr string) int {
-		c, err := t.dial(ctx, addr)
-		if err != nil {
-			return t.fail(err)
-		}
-		defer c.Close()
-		var best client.Sample
-		for i := 1; i <= *count; i++ {
-			s, err := c.Ping(ctx)
+
+	g := client.DialGroup(ctx, t.opts.hosts, client.GroupConfig{Fanout: t.opts.fanout,
+		Timeout: t.opts.connectTimeout, Options: t.dialOptions()})
+	defer g.Close()
+	ests, errs := g.EstimateClocks(ctx, client.Burst{Count: *count, Spacing: *gap})
+
+	tw := tabwriter.NewWriter(t.stdout, 2, 8, 2, ' ', 0)
+	if !t.opts.json {
+		fmt.Fprintln(tw, "HOST\tRTT MIN\tRTT MEDIAN\tOFFSET\tERROR\tSAMPLES")
+	}
+	statuses := make([]hostResult, len(errs))
+	for i, err := range errs {
+		statuses[i].status = statusFor(err)
+		t.printPing(tw, t.opts.hosts[i], ests[i], err)
+	}
+	tw.Flush()
+	if !t.opts.json {
+		for i, err := range errs {
 			if err != nil {
-				return t.fail(err)
+				t.warnf(t.opts.hosts[i], "%s", shortError(err, hostName(t.opts.hosts[i])))
 			}
-			if i == 1 || s.Delay < best.Delay {
-				best = s
-			}
-			t.printPing(addr, i, s)
 		}
-		if !t.opts.json {
-			fmt.Fprintf(t.stdout, "%s: best of %d: rtt %s, clock offset %s (±%s)\n", hostName(addr), *count,
-				ms(best.Delay), signedMs(best.Offset), ms(best.Delay/2))
-		}
-		return exitOK
-	})
+	}
+	return commonStatus(statuses)
 }
 
-func (t *cli) printPing(addr string, seq int, s client.Sample) {
-	if t.opts.json {
-		t.json.write(pingRecord{Host: hostName(addr), Seq: seq,
-			RTTms: float64(s.Delay) / 1e6, OffsetMs: float64(s.Offset) / 1e6})
-		return
+// printPing prints the clock estimate of one host, or why there is none.
+func (t *cli) printPing(tw *tabwriter.Writer, addr string, e client.ClockEstimate, err error) {
+	r := pingRecord{Host: hostName(addr), Samples: e.Samples,
+		RTTMinMs: float64(e.MinRTT) / 1e6, RTTMedMs: float64(e.MedianRTT) / 1e6,
+		OffsetMs: float64(e.Offset()) / 1e6, ErrorMs: float64(e.ErrorBound()) / 1e6}
+	if err != nil {
+		r = pingRecord{Host: r.Host, Error: strings.TrimPrefix(err.Error(), r.Host+": ")}
 	}
-	fmt.Fprintf(t.stdout, "%s: seq=%d rtt %s offset %s\n", hostName(addr), seq, ms(s.Delay), signedMs(s.Offset))
+	switch {
+	case t.opts.json:
+		t.json.write(r)
+	case err != nil:
+		// Reported on stderr after the table.
+	default:
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t±%s\t%d\n", r.Host, ms(e.MinRTT), ms(e.MedianRTT),
+			signedMs(e.Offset()), ms(e.ErrorBound()), e.Samples)
+	}
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d)/1e6) }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 // options are the flags before the command.
@@ -22,6 +23,14 @@ type options struct {
 	hosts   []string // addresses; "" is the local daemon
 	keyFile string
 	json    bool
+
+	// Fan-out to many hosts (fanout.go).
+	connectTimeout time.Duration // connect and handshake, per host
+	fanout         int           // connects and starts in flight at once
+
+	// -d: a deployment whose hosts and key stand for -w and --key-file
+	// (deploy_record.go).
+	deployment string
 }
 
 // command is one subcommand: it parses its own flags from args and
@@ -36,7 +45,7 @@ var commands map[string]command // filled in init: run refers to it through help
 
 func init() {
 	commands = map[string]command{
-		"run":     {cmdRun, "run [--env K=V]... [--cwd DIR] [--timeout DUR] [--cpus LIST] [--stdin] [--tag T] -- ARGV...", "start a process, stream its output, exit with its status"},
+		"run":     {cmdRun, "run [--env K=V]... [--cwd DIR] [--timeout DUR] [--cpus LIST] [--stdin] [--tag T] [-b] [--sync [--at TIME]] [--role SET=CMD]... -- ARGV...", "start a process on each host, stream its output, exit with its status"},
 		"start":   {cmdStart, "start [same flags as run] -- ARGV...", "start a process in the background and print its id"},
 		"ps":      {cmdPs, "ps", "list the processes the daemon keeps records of"},
 		"wait":    {cmdWait, "wait ID", "wait for a process and exit with its status"},
@@ -44,9 +53,14 @@ func init() {
 		"logs":    {cmdLogs, "logs [-f] [--stream stdout|stderr] ID", "print a process's output; -f follows it to the end"},
 		"release": {cmdRelease, "release ID", "make the daemon forget an ended process and its output"},
 		"info":    {cmdInfo, "info", "show the daemon's host"},
-		"ping":    {cmdPing, "ping [-c N]", "measure round-trip time and clock offset to the daemon"},
+		"ping":    {cmdPing, "ping [-c N] [-i DUR]", "measure round-trip time and clock offset to each daemon"},
+		"stats":   {cmdStats, "stats [--interval DUR] [--count N] [--json]", "show host counters and the daemon's own cost from each daemon"},
 		"keygen":  {cmdKeygen, "keygen [--force] [PATH]", "write a new key (default " + defaultKeyPathText() + ")"},
 		"help":    {cmdHelp, "help", "show this help"},
+
+		// Putting tacetd on hosts over ssh (deploy.go, undeploy.go).
+		"deploy":   {cmdDeploy, "deploy -w HOSTS [--name NAME] [--port P] [--transport tcp|kcp] [--key-file K] [--ssh-option OPT]...", "start tacetd on hosts over ssh, copying it there if needed"},
+		"undeploy": {cmdUndeploy, "undeploy [-w HOSTS] [--name NAME] [--keep-state] [--keep-running]", "stop a deployment's tacetd and remove what deploy put there"},
 	}
 }
 
@@ -72,6 +86,9 @@ func tacet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if !ok {
 		return t.fail(usagef(fmt.Sprintf("unknown command %q", name)))
 	}
+	if err := t.opts.applyDeployment(name); err != nil {
+		return t.fail(err)
+	}
 	t.json = newJSONLines(stdout)
 	return cmd.run(ctx, t, rest)
 }
@@ -81,9 +98,14 @@ func tacet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 func parseGlobal(args []string, o *options) (string, []string, error) {
 	fs := flag.NewFlagSet("tacet", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	hosts := fs.String("w", "", "hosts: `HOST[,HOST...]`, each host, host:port or a tcp://, unix://, kcp:// URL; default the local daemon's Unix socket")
+	hosts := fs.String("w", "", "hosts: a node set such as `node[1-8],10.0.0.[1-4]:7340`, @oar or @slurm; each host, host:port or a tcp://, unix://, kcp:// URL; default the local daemon's Unix socket")
+	exclude := fs.String("x", "", "`HOSTS` to leave out of -w and --hostfile, a node set")
+	hostFile := fs.String("hostfile", "", "read hosts from `FILE`, one node set per line, repeats dropped; added to -w")
+	fs.DurationVar(&o.connectTimeout, "connect-timeout", defaultConnectTimeout, "bound on the connect and handshake to each host")
+	fs.IntVar(&o.fanout, "fanout", defaultFanout, "at most `N` hosts connecting or starting at once")
 	fs.StringVar(&o.keyFile, "key-file", "", "key `PATH`; default $TACET_KEY_FILE, else "+defaultKeyPathText())
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per line")
+	fs.StringVar(&o.deployment, "d", "", "deployment `NAME` saved by tacet deploy: its hosts and key stand for -w and --key-file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return "", nil, err
@@ -93,8 +115,11 @@ func parseGlobal(args []string, o *options) (string, []string, error) {
 	if fs.NArg() == 0 {
 		return "", nil, usagef("no command given")
 	}
+	if o.connectTimeout <= 0 || o.fanout < 1 {
+		return "", nil, usagef("--connect-timeout must be positive and --fanout at least 1")
+	}
 	var err error
-	if o.hosts, err = parseHosts(*hosts); err != nil {
+	if o.hosts, err = selectHosts(*hosts, *exclude, *hostFile); err != nil {
 		return "", nil, err
 	}
 	return fs.Arg(0), fs.Args()[1:], nil

@@ -15,24 +15,61 @@ import (
 	"gitlab.com/tacet/tacet/netstack"
 )
 
-// parseHosts splits -w into addresses, each checked by netstack.ParseAddr.
-// An empty list means the local daemon, whose address is "".
-func parseHosts(s string) ([]string, error) {
-	if strings.TrimSpace(s) == "" {
+// parseHosts expands -w, a node set (nodeset.go), into addresses, each
+// checked by netstack.ParseAddr. An empty list means the local daemon,
+// whose address is "".
+func parseHosts(s string) ([]string, error) { return selectHosts(s, "", "") }
+
+// selectHosts returns the hosts of -w and --hostfile, less those of -x,
+// in the order given and each once.
+func selectHosts(w, x, hostFile string) ([]string, error) {
+	if strings.TrimSpace(w) == "" && hostFile == "" {
+		if x != "" {
+			return nil, usagef("-x needs -w or --hostfile")
+		}
 		return []string{""}, nil
 	}
 	var hosts []string
-	for _, h := range strings.Split(s, ",") {
-		h = strings.TrimSpace(h)
-		if h == "" {
-			return nil, usagef(fmt.Sprintf("-w %q: empty host name", s))
+	var err error
+	if strings.TrimSpace(w) != "" {
+		if hosts, err = expandNodeSet(w); err != nil {
+			return nil, usagef("-w: " + err.Error())
 		}
-		if _, err := netstack.ParseAddr(h, 0); err != nil {
-			return nil, usagef("-w: " + strings.TrimPrefix(err.Error(), "netstack: "))
+	}
+	if hostFile != "" {
+		more, err := readHostFile(hostFile)
+		if err != nil {
+			return nil, usagef("--hostfile: " + err.Error())
 		}
-		hosts = append(hosts, h)
+		for _, h := range more {
+			if !slices.Contains(hosts, h) {
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	if x != "" {
+		ex, err := expandNodeSet(x)
+		if err != nil {
+			return nil, usagef("-x: " + err.Error())
+		}
+		if hosts = excludeHosts(hosts, ex); len(hosts) == 0 {
+			return nil, usagef("-x leaves no host")
+		}
+	}
+	if err := checkAddrs(hosts); err != nil {
+		return nil, err
 	}
 	return hosts, nil
+}
+
+// checkAddrs checks that netstack can dial every host.
+func checkAddrs(hosts []string) error {
+	for _, h := range hosts {
+		if _, err := netstack.ParseAddr(h, 0); err != nil {
+			return usagef("-w: " + strings.TrimPrefix(err.Error(), "netstack: "))
+		}
+	}
+	return nil
 }
 
 // maxCPUs bounds a --cpus list; affinity masks are this wide at most.

@@ -84,13 +84,33 @@ func (t *cli) parseStart(name string, args []string) (*codec.StartArgs, error) {
 }
 
 func cmdRun(ctx context.Context, t *cli, args []string) int {
-	a, err := t.parseStart("run", args)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	} else if err != nil {
+	fs, sf := newStartFlags("run")
+	var ff fanFlags
+	fs.BoolVar(&ff.gather, "b", false, "gather output: one block per distinct output, headed by its hosts, after all have ended")
+	fs.BoolVar(&ff.sync, "sync", false, "stage on every host, then release all at one instant (--at), each daemon's clock offset accounted for")
+	fs.StringVar(&ff.at, "at", "", "with --sync, the instant: RFC 3339 `TIME` or +DUR from now; default 500ms after staging")
+	fs.Var(&ff.roles, "role", "`SET=CMD`: the hosts of node set SET run /bin/sh -c CMD instead of ARGV; repeatable")
+	if err := t.parseFlags(fs, args); err != nil {
+		return helpOrFail(t, err)
+	}
+	if ff.at != "" && !ff.sync {
+		return t.fail(usagef("--at needs --sync"))
+	}
+	if ff.wantsFanout(t.opts.hosts) {
+		if sf.stdin {
+			return t.fail(usagef("--stdin takes one host: tacet's stdin can be read once"))
+		}
+		p, err := ff.plan(t, sf, fs.Args())
+		if err != nil {
+			return t.fail(err)
+		}
+		return t.runMany(ctx, &ff, p)
+	}
+	a, err := sf.startArgs(fs.Args())
+	if err != nil {
 		return t.fail(err)
 	}
-	return t.eachHost(func(addr string) int { return t.runOn(ctx, addr, a) })
+	return t.runOn(ctx, t.opts.hosts[0], a)
 }
 
 // runOn starts a on one host, copies its output until the end of both
