@@ -3,9 +3,9 @@
 # the given flags, then the bench/ runner if there is one, and writes all
 # output to bench/out/MODE.txt (MODE is smoke or full).
 #
-# A runner is an executable bench/run, or else any main package under
-# ./bench/...; it gets BENCH_MODE, BENCH_OUT and TACETD_BIN in its
-# environment and prints its report on stdout.
+# The package bench (what tacetd costs an experiment, beside baselines) is
+# not run with the others: bench/run.sh runs it with a plan of its own and
+# writes bench/out/report.md.
 set -euo pipefail
 
 mode=$1 pkgs=$2
@@ -14,7 +14,7 @@ GO=${GO:-go}
 out=bench/out
 report=$out/$mode.txt
 mkdir -p "$out"
-export BENCH_MODE=$mode BENCH_OUT=$PWD/$out TACETD_BIN=${TACETD_BIN:-}
+export TACETD_BIN_NORACE=${TACETD_BIN:-}
 
 # run prints the report; it goes on after a failure, to show it all,
 # and returns non-zero if any part failed.
@@ -23,25 +23,22 @@ run() {
 	echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(git rev-parse --short HEAD 2>/dev/null || echo no-git) $($GO env GOVERSION) $(nproc) cores"
 	# $pkgs may hold several patterns: split it on purpose.
 	# shellcheck disable=SC2086
-	if [ -z "$($GO list -e $pkgs 2>/dev/null)" ]; then
+	local list
+	# shellcheck disable=SC2086
+	list=$($GO list -e $pkgs 2>/dev/null | grep -v '/bench$' | grep -v '/bench/' || true)
+	if [ -z "$list" ]; then
 		echo "bench: skipped: no Go packages match $pkgs yet"
 	else
-		echo "# go test -run '^\$' -bench . $* $pkgs"
-		$GO test -run '^$' -bench . "$@" $pkgs || status=1
+		echo "# go test -run '^\$' -bench . $* (packages beside bench/)"
+		# shellcheck disable=SC2086
+		$GO test -run '^$' -bench . "$@" $list || status=1
 	fi
 
-	if [ -x bench/run ]; then
-		echo "# bench/run ($mode)"
-		bench/run || status=1
-		return $status
-	fi
-	local mains
-	mains=$($GO list -e -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./bench/... 2>/dev/null || true)
-	for m in $mains; do
-		echo "# go run $m ($mode)"
-		$GO run "$m" || status=1
-	done
-	[ -n "$mains" ] || echo "bench: no runner in bench/ (bench/run or a main package)"
+	local flag=
+	[ "$mode" = smoke ] && flag=--smoke
+	echo "# bench/run.sh $flag"
+	bench/run.sh $flag || status=1
+	[ -f bench/out/report.md ] && cat bench/out/report.md
 	return $status
 }
 

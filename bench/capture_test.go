@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"gitlab.com/tacet/tacet/client"
+	"gitlab.com/tacet/tacet/codec"
+)
+
+// captureMemBudget is the --mem-budget of the daemon of
+// BenchmarkCaptureCost: the default, given explicitly so that the report
+// compares the daemon's peak RSS with the budget it really had.
+const captureMemBudget = 256 << 20
+
+// BenchmarkCaptureCost measures the run time of a child writing as fast
+// as it can while no controller reads its output: captured by tacetd with
+// a spool file, captured in memory only, and locally into a pipe drained
+// by cat. The three run in turn in every iteration, in a rotating order.
+// The daemon's times are from its exit record, execve to reaping; the
+// local one from fork to wait, which adds a fork to the baseline.
+func BenchmarkCaptureCost(b *testing.B) {
+	size := int64(1 << 30)
+	if smoke() {
+		size = 64 << 20
+	}
+	d := startDaemon(b, false, "--mem-budget", strconv.Itoa(captureMemBudget))
+	ctx := context.Background()
+	c := d.dial(d.unix)
+	names := []string{"local", "spool", "memonly"}
+	subjects := []func() (time.Duration, error){
+		func() (time.Duration, error) { return localWriter(size) },
+		capturedWriter(ctx, c, size, false),
+		capturedWriter(ctx, c, size, true),
+	}
+
+	took := make([]samples, len(subjects))
+	for i := 0; b.Loop(); i++ {
+		for _, k := range rotation(i, len(subjects)) {
+			dt, err := subjects[k]()
+			if err != nil {
+				b.Fatalf("%s: %v", names[k], err)
+			}
+			took[k] = append(took[k], float64(dt)/1e6)
+		}
+	}
+	b.StopTimer()
+
+	for k, name := range names {
+		b.ReportMetric(took[k].median(), name+"-ms")
+	}
+	for k := 1; k < len(names); k++ {
+		r := ratios(took[k], took[0])
+		b.ReportMetric(r.median(), names[k]+"/local")
+		b.ReportMetric(r.min(), names[k]+"/local-min")
+		b.ReportMetric(r.max(), names[k]+"/local-max")
+	}
+	ps, err := readProc("/proc", d.pid())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(ps.hwmKiB)/1024, "tacetd-hwm-MiB")
+	b.ReportMetric(captureMemBudget>>20, "mem-budget-MiB")
+	b.ReportMetric(float64(ps.hwmKiB<<10)/captureMemBudget, "hwm/budget")
+}
+
+// writerArgv is the child of BenchmarkCaptureCost.
+func writerArgv(size int64) []string {
+	return []string{"head", "-c", strconv.FormatInt(size, 10), "/dev/zero"}
+}
+
+// localWriter runs the child here with its stdout a pipe that a local
+// cat drains into /dev/null, and returns the child's run time.
+func localWriter(size int64) (time.Duration, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return 0, err
+	}
+	defer devnull.Close()
+	cat := exec.Command("cat")
+	cat.Stdin, cat.Stdout = r, devnull
+	if err := cat.Start(); err != nil {
+		r.Close()
+		w.Close()
+		return 0, err
+	}
+	r.Close()
+
+	argv := writerArgv(size)
+	child := exec.Command(argv[0], argv[1:]...)
+	child.Stdout = w
+	t0 := time.Now()
+	err = child.Run()
+	dt := time.Since(t0)
+	w.Close()
+	if cerr := cat.Wait(); err == nil {
+		err = cerr
+	}
+	return dt, err
+}
+
+// capturedWriter returns a subject that starts the child through c, its
+// output kept by the daemon and read by nobody, and returns the run time
+// from its exit record. The process is released afterwards, untimed, so
+// that its spool does not pile up.
+func capturedWriter(ctx context.Context, c *client.Client, size int64, memOnly bool) func() (time.Duration, error) {
+	var args codec.StartArgs
+	for _, a := range writerArgv(size) {
+		args.Argv = append(args.Argv, []byte(a))
+	}
+	args.Output.MemOnly = memOnly
+	return func() (time.Duration, error) {
+		p, err := c.Start(ctx, &args)
+		if err != nil {
+			return 0, err
+		}
+		ex, err := p.Wait(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if ex.Code != 0 || ex.Signal != 0 {
+			return 0, fmt.Errorf("child exited with code %d, signal %d", ex.Code, ex.Signal)
+		}
+		if len(ex.Lengths) == 0 || ex.Lengths[0] != uint64(size) {
+			return 0, fmt.Errorf("daemon read %v bytes of %d", ex.Lengths, size)
+		}
+		t := ex.Times
+		if t.ExecMono == 0 || t.EndMono < t.ExecMono {
+			return 0, fmt.Errorf("exit record has no exec or end time: %+v", t)
+		}
+		return time.Duration(t.EndMono - t.ExecMono), p.Release(ctx)
+	}
+}

@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"gitlab.com/tacet/tacet/client"
+	"gitlab.com/tacet/tacet/netstack"
+)
+
+const (
+	readyTimeout = 5 * time.Second  // from exec until a handshake succeeds
+	stopTimeout  = 10 * time.Second // from SIGTERM until the daemon exits
+	startTries   = 3                // a port picked free may be taken meanwhile
+)
+
+// daemon is one tacetd started by a benchmark and stopped by its cleanup.
+type daemon struct {
+	b       testing.TB
+	key     *netstack.Key
+	unix    string // unix:///PATH
+	tcp     string // tcp://127.0.0.1:PORT
+	kcp     string // kcp://127.0.0.1:PORT, or "" when not asked for
+	cmd     *exec.Cmd
+	out     syncBuffer // stdout and stderr together
+	exited  chan struct{}
+	waitErr error // valid once exited is closed
+}
+
+// startDaemon starts tacetd with a fresh key and state directory, a Unix
+// socket and a loopback TCP listener, a KCP listener too when withKCP,
+// plus extra flags, and waits until a handshake succeeds. tacetd does not
+// report the port it got for port 0, so ports are picked here, and a
+// daemon that loses the race for one is started again.
+func startDaemon(b testing.TB, withKCP bool, extra ...string) *daemon {
+	b.Helper()
+	bin := tacetd(b)
+	dir := b.TempDir()
+	key, err := netstack.GenerateKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The daemon refuses a socket in a directory other users may enter.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "key")
+	if err := key.WriteFile(keyFile); err != nil {
+		b.Fatal(err)
+	}
+
+	for try := 1; ; try++ {
+		d := &daemon{b: b, key: key, exited: make(chan struct{}),
+			unix: "unix://" + filepath.Join(dir, "s"+strconv.Itoa(try)+".sock"),
+			tcp:  "tcp://127.0.0.1:" + strconv.Itoa(freePort(b, "tcp"))}
+		args := []string{"--listen", d.unix, "--listen", d.tcp, "--key-file", keyFile,
+			"--state-dir", filepath.Join(dir, "state"+strconv.Itoa(try))}
+		if withKCP {
+			d.kcp = "kcp://127.0.0.1:" + strconv.Itoa(freePort(b, "udp"))
+			args = append(args, "--listen", d.kcp)
+		}
+		d.launch(bin, append(args, extra...))
+		err := d.waitReady()
+		if err == nil {
+			b.Cleanup(d.stop)
+			return d
+		}
+		d.kill()
+		if try == startTries {
+			b.Fatalf("tacetd %v: %v\n%s", args, err, d.out.String())
+		}
+	}
+}
+
+func (d *daemon) launch(bin string, args []string) {
+	d.b.Helper()
+	d.cmd = exec.Command(bin, args...)
+	d.cmd.Stdout, d.cmd.Stderr = &d.out, &d.out
+	d.cmd.WaitDelay = 2 * time.Second
+	// Should the benchmark die, the daemon is told to stop rather than
+	// left behind with its children.
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := d.cmd.Start(); err != nil {
+		d.b.Fatalf("start tacetd: %v", err)
+	}
+	go func() {
+		d.waitErr = d.cmd.Wait()
+		close(d.exited)
+	}()
+}
+
+// waitReady dials the Unix socket until a handshake succeeds, the daemon
+// exits, or readyTimeout passes.
+func (d *daemon) waitReady() error {
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		c, err := client.Dial(ctx, d.unix, client.WithKey(d.key), client.WithWho("bench probe"))
+		cancel()
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-d.exited:
+			return errors.New("exited before answering: " + errString(d.waitErr))
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return errors.New("no handshake within " + readyTimeout.String() + ": " + err.Error())
+		}
+	}
+}
+
+// dial connects a controller to addr, closed by the benchmark's cleanup.
+func (d *daemon) dial(addr string) *client.Client {
+	d.b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	c, err := client.Dial(ctx, addr, client.WithKey(d.key), client.WithWho("bench"))
+	if err != nil {
+		d.b.Fatalf("dial %s: %v", addr, err)
+	}
+	d.b.Cleanup(func() { c.Close() })
+	return c
+}
+
+// stop sends SIGTERM and waits; a daemon that does not exit in time is
+// killed by its PID.
+func (d *daemon) stop() {
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(stopTimeout):
+		d.b.Errorf("tacetd (pid %d) did not exit within %v of SIGTERM; sending SIGKILL", d.pid(), stopTimeout)
+		d.kill()
+	}
+	if d.waitErr != nil {
+		d.b.Errorf("tacetd exit after SIGTERM: %v\n%s", d.waitErr, d.out.String())
+	}
+}
+
+func (d *daemon) kill() {
+	select {
+	case <-d.exited:
+		return
+	default:
+	}
+	d.cmd.Process.Kill()
+	<-d.exited
+}
+
+func (d *daemon) pid() int { return d.cmd.Process.Pid }
+
+// freePort returns a loopback port of network "tcp" or "udp" that was
+// free a moment ago.
+func freePort(b testing.TB, network string) int {
+	b.Helper()
+	if network == "udp" {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pc.Close()
+		return pc.LocalAddr().(*net.UDPAddr).Port
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
+// syncBuffer is a bytes.Buffer that the daemon's output copier and the
+// benchmark may use at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"fmt"
+	"io"
+)
+
+// section is the table of one benchmark.
+type section struct {
+	bench string
+	about string
+	rows  []row
+	table func(io.Writer, results, section) // nil: writeRows
+}
+
+// row is one figure beside its baseline. Metrics are named by the units
+// the benchmark reports them with.
+type row struct {
+	label       string
+	value, base string  // metrics of the subject and its baseline
+	div         float64 // divides value and base for display; 0 means 1
+	unit        string
+	ratio       string // metric of the paired ratio
+	lo, hi      string // metrics bounding the ratio's spread, or ""
+	target      string
+	check       string // metric that met tests
+	met         func(float64) bool
+}
+
+func atMost(x float64) func(float64) bool  { return func(v float64) bool { return v <= x } }
+func atLeast(x float64) func(float64) bool { return func(v float64) bool { return v >= x } }
+
+var sections = []section{
+	{
+		bench: "BenchmarkControlLatency",
+		about: "From the start request of /bin/true to its exit record, through the client, " +
+			"against a local fork+exec+wait with both pipes read to EOF. Spread: p50 – p90 of the per-iteration ratio.",
+		rows: []row{
+			latencyRow("unix"),
+			latencyRow("tcp"),
+		},
+	},
+	{
+		bench: "BenchmarkOutputThroughput",
+		about: "A child writes to stdout as fast as it can; the client reads its Stream to EOF. " +
+			"Baseline: a raw socket of the same kind copying as many bytes, 64 KiB at a time. Spread: min – max.",
+		rows: []row{throughputRow("tcp"), throughputRow("unix")},
+	},
+	{
+		bench: "BenchmarkCaptureCost",
+		about: "Run time (execve to reaping, from the exit record) of a child writing as fast as it can " +
+			"with nobody reading, against the same child writing into a pipe drained by a local cat. Spread: min – max.",
+		rows: []row{
+			captureRow("spool", "captured with spool"),
+			captureRow("memonly", "captured in memory only"),
+			{label: "tacetd peak RSS (VmHWM)", value: "tacetd-hwm-MiB", base: "mem-budget-MiB",
+				unit: "MiB", ratio: "hwm/budget", target: "≤ 1 × --mem-budget",
+				check: "hwm/budget", met: atMost(1)},
+		},
+	},
+	{
+		bench: "BenchmarkIdleWakeups",
+		about: "Context switches of all threads per second (/proc/PID/task/*/status) of idle daemons, " +
+			"all measured over the same window beside the floor, a Go process blocked in Accept. " +
+			"idle0 listens on unix and tcp, idle0kcp on kcp too; the others have N idle controllers " +
+			"on one transport (KCP ones ping every 4 s). A floor of 0 counts as 1 wake-up per window in the ratio.",
+		table: writeIdle,
+	},
+}
+
+func latencyRow(tr string) row {
+	return row{label: tr + " (median)", value: tr + "-p50-ns", base: "local-p50-ns", div: 1e3, unit: "µs",
+		ratio: tr + "/local-p50", lo: tr + "/local-p50", hi: tr + "/local-p90",
+		target: "≤ 1.5 × local", check: tr + "/local-p50", met: atMost(1.5)}
+}
+
+func throughputRow(tr string) row {
+	return row{label: tr, value: tr + "-MB/s", base: "raw" + tr + "-MB/s", unit: "MB/s",
+		ratio: tr + "/raw", lo: tr + "/raw-min", hi: tr + "/raw-max",
+		target: "≥ 0.5 × raw", check: tr + "/raw", met: atLeast(0.5)}
+}
+
+func captureRow(mode, label string) row {
+	return row{label: label, value: mode + "-ms", base: "local-ms", unit: "ms",
+		ratio: mode + "/local", lo: mode + "/local-min", hi: mode + "/local-max",
+		target: "≤ 1.10 × local", check: mode + "/local", met: atMost(1.10)}
+}
+
+// idleSubjects are the daemons of BenchmarkIdleWakeups, by metric prefix.
+var idleSubjects = []string{"idle0", "idle0kcp", "unix1", "unix10", "tcp1", "tcp10", "kcp1", "kcp10"}
+
+func writeIdle(w io.Writer, res results, sec section) {
+	b := sec.bench
+	fmt.Fprintln(w, "| Subject | Wake-ups/s | Floor | Ratio | Excess/s | Per session/s | CPU µs/s (floor) | RSS KiB (floor) | Threads | Target | Met |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	floorCPU := cell(res, b, "floor-cpu-us/s", "", 0)
+	floorRSS := cell(res, b, "floor-rss-KiB", "", 0)
+	for _, s := range idleSubjects {
+		target, met := "≤ floor + 1/s", ""
+		check, ok := s+"-excess-wakeups/s", atMost(1)
+		if s == "kcp1" || s == "kcp10" {
+			target, check, ok = "< 10/s per session", s+"-per-session-wakeups/s", func(v float64) bool { return v < 10 }
+		}
+		if v, _, found := res.value(b, check); found {
+			met = map[bool]string{true: "yes", false: "**no**"}[ok(v)]
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s (%s) | %s (%s) | %s | %s | %s |\n", s,
+			cell(res, b, s+"-wakeups/s", "", 0), cell(res, b, "floor-wakeups/s", "", 0),
+			cell(res, b, s+"/floor", "", 0), cell(res, b, s+"-excess-wakeups/s", "", 0),
+			cell(res, b, s+"-per-session-wakeups/s", "", 0),
+			cell(res, b, s+"-cpu-us/s", "", 0), floorCPU,
+			cell(res, b, s+"-rss-KiB", "", 0), floorRSS,
+			cell(res, b, s+"-threads", "", 0), target, met)
+	}
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# run.sh [--smoke] runs the benchmarks of package bench against a tacetd
+# built without -race, and writes bench/out/raw-MODE.txt (go test's
+# output) and bench/out/report.md (tables of figures, baselines and
+# ratios; a copy stays in report-MODE.md). --smoke runs each benchmark once with small sizes, in about
+# a minute; without it the run takes a few minutes.
+#
+# Environment: TACETD_BIN_NORACE or TACETD_BIN names the daemon to use
+# (a -race build is ignored and a plain one built); BENCH_COUNT sets
+# go test -count for a full run (default 1); TACET_BENCH_IDLE_WINDOW
+# sets the idle window (default 20s, 5s with --smoke).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+mode=full
+case "${1:-}" in
+--smoke) mode=smoke ;;
+"") ;;
+*) echo "usage: bench/run.sh [--smoke]" >&2; exit 2 ;;
+esac
+
+out=bench/out
+raw=$out/raw-$mode.txt
+mkdir -p "$out"
+
+# Iterations per benchmark: each iteration runs a subject and its
+# baseline back to back, so a few suffice where one is seconds long.
+if [ "$mode" = smoke ]; then
+	export TACET_BENCH_SMOKE=1
+	plan=("ControlLatency 1x" "OutputThroughput 1x" "CaptureCost 1x" "IdleWakeups 1x")
+	count=1
+else
+	# Full sizes even where -benchtime=1x would imply a smoke run.
+	export TACET_BENCH_SMOKE=0
+	plan=("ControlLatency 500x" "OutputThroughput 6x" "CaptureCost 7x" "IdleWakeups 1x")
+	count=${BENCH_COUNT:-1}
+fi
+
+status=0
+{
+	echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(git rev-parse --short HEAD 2>/dev/null || echo no-git)" \
+		"$($GO env GOVERSION) $(nproc) cores, mode $mode"
+	for p in "${plan[@]}"; do
+		read -r name iters <<<"$p"
+		echo "# go test -run '^\$' -bench '^Benchmark$name\$' -benchtime=$iters -count=$count ./bench"
+		$GO test -run '^$' -bench "^Benchmark$name\$" -benchtime="$iters" -count="$count" \
+			-timeout 30m ./bench || status=1
+	done
+	# Go on after a failure, to show every benchmark, but fail at the end.
+	exit $status
+} 2>&1 | tee "$raw" || status=1
+
+$GO run ./bench/internal/benchreport -in "$raw" -out "$out/report.md" -mode "$mode"
+cp "$out/report.md" "$out/report-$mode.md" # so that a smoke run does not hide the last full one
+echo "bench: report in $out/report.md, raw output in $raw"
+exit $status

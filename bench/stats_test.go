@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package bench
+
+import (
+	"math"
+	"slices"
+	"testing"
+)
+
+// samples are per-iteration values of one figure. Medians and quantiles
+// of them, rather than means, keep one iteration disturbed by the noisy
+// machine from moving the result.
+type samples []float64
+
+// quantile returns the q-quantile (0 ≤ q ≤ 1) by linear interpolation
+// between the closest ranks, or NaN when there are no samples.
+func (s samples) quantile(q float64) float64 {
+	if len(s) == 0 {
+		return math.NaN()
+	}
+	v := slices.Clone(s)
+	slices.Sort(v)
+	pos := q * float64(len(v)-1)
+	lo := int(math.Floor(pos))
+	hi := min(lo+1, len(v)-1)
+	return v[lo] + (v[hi]-v[lo])*(pos-float64(lo))
+}
+
+func (s samples) median() float64 { return s.quantile(0.5) }
+func (s samples) min() float64    { return s.quantile(0) }
+func (s samples) max() float64    { return s.quantile(1) }
+
+// ratios returns a[i]/b[i] for each pair measured in the same iteration.
+func ratios(a, b samples) samples {
+	r := make(samples, 0, min(len(a), len(b)))
+	for i := range min(len(a), len(b)) {
+		r = append(r, a[i]/b[i])
+	}
+	return r
+}
+
+// rotation returns the order of n subjects in iteration i: each subject
+// goes first in turn, so that none always runs on a machine warmed, or
+// disturbed, by the one before it.
+func rotation(i, n int) []int {
+	order := make([]int, n)
+	for k := range order {
+		order[k] = (i + k) % n
+	}
+	return order
+}
+
+func TestQuantile(t *testing.T) {
+	tests := []struct {
+		name string
+		s    samples
+		q    float64
+		want float64
+	}{
+		{"one", samples{7}, 0.9, 7},
+		{"median odd", samples{3, 1, 2}, 0.5, 2},
+		{"median even", samples{4, 1, 3, 2}, 0.5, 2.5},
+		{"p90", samples{10, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 0.9, 9.1},
+		{"min", samples{5, 2, 9}, 0, 2},
+		{"max", samples{5, 2, 9}, 1, 9},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.s.quantile(tt.q); math.Abs(got-tt.want) > 1e-9 {
+				t.Errorf("quantile(%v, %v) = %v, want %v", tt.s, tt.q, got, tt.want)
+			}
+		})
+	}
+	if got := (samples{}).median(); !math.IsNaN(got) {
+		t.Errorf("median of no samples = %v, want NaN", got)
+	}
+}
+
+func TestRotation(t *testing.T) {
+	if got := rotation(4, 3); !slices.Equal(got, []int{1, 2, 0}) {
+		t.Errorf("rotation(4, 3) = %v, want [1 2 0]", got)
+	}
+}
