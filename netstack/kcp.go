@@ -15,15 +15,23 @@ import (
 
 // The KCP session profile for a control plane on a LAN. kcp-go wakes
 // every session once per update interval for as long as it is open, so
-// the interval is short only while traffic flows: 20 ms then, 1 s once a
+// the interval is short only while traffic flows: 20 ms then, 2 s once a
 // keepalive tick found the session idle (Conn.Tick). Writes and incoming
 // data are flushed at once either way; the interval governs ACK delay
 // and retransmission, and ACKs are sent at once too.
+//
+// Keepalive pings and their pongs are traffic too, and a controller sends
+// one every 5 s, so counting every byte would keep a session active for
+// good. A session is busy only when more than kcpBusyBytes moved since the
+// previous tick, and a write that small does not make an idle session
+// active. The cost is that a lost small frame on
+// an idle session is retransmitted after about two seconds.
 const (
 	kcpActiveInterval = 20
-	kcpIdleInterval   = 1000
+	kcpIdleInterval   = 2000
 	kcpWindow         = 128
 	kcpMTU            = 1400
+	kcpBusyBytes      = 512
 )
 
 var errKCPKey = errors.New("kcp needs a key: its packets are sealed with one")
@@ -86,12 +94,12 @@ type kcpConn struct {
 	*kcp.UDPSession
 	base     time.Time
 	lastRecv atomic.Int64 // time.Since(base) in ns when bytes last arrived
+	recvd    atomic.Int64 // bytes read since the previous tick
 
 	// Lock order: mu, then the session's own lock (inside SetNoDelay).
-	mu       sync.Mutex
-	active   bool          // guarded by mu: the short interval is set
-	wrote    bool          // guarded by mu: written since the previous tick
-	prevTick time.Duration // guarded by mu: time.Since(base) at the previous tick
+	mu     sync.Mutex
+	active bool  // guarded by mu: the short interval is set
+	wrote  int64 // guarded by mu: bytes written since the previous tick
 
 	vec [1][]byte // used by the one writing goroutine only
 }
@@ -108,14 +116,15 @@ func (k *kcpConn) Read(b []byte) (int, error) {
 	n, err := k.UDPSession.Read(b)
 	if n > 0 {
 		k.lastRecv.Store(int64(time.Since(k.base)))
+		k.recvd.Add(int64(n))
 	}
 	return n, err
 }
 
 func (k *kcpConn) Write(b []byte) (int, error) {
 	k.mu.Lock()
-	k.wrote = true
-	if !k.active {
+	k.wrote += int64(len(b))
+	if !k.active && len(b) > kcpBusyBytes {
 		k.active = true
 		k.SetNoDelay(1, kcpActiveInterval, 2, 1)
 	}
@@ -129,18 +138,24 @@ func (k *kcpConn) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// tick returns how long nothing was received, and makes the session idle
-// if nothing was sent or received since the previous tick.
+// tick returns how long nothing was received, and moves the session to
+// the interval its traffic since the previous tick calls for.
 func (k *kcpConn) tick() time.Duration {
 	now := time.Since(k.base)
 	recv := time.Duration(k.lastRecv.Load())
+	moved := k.recvd.Swap(0)
 
 	k.mu.Lock()
-	busy := k.wrote || recv > k.prevTick
-	k.wrote, k.prevTick = false, now
-	if !busy && k.active {
+	moved += k.wrote
+	k.wrote = 0
+	busy := moved > kcpBusyBytes
+	switch {
+	case !busy && k.active:
 		k.active = false
 		k.SetNoDelay(1, kcpIdleInterval, 2, 1)
+	case busy && !k.active:
+		k.active = true
+		k.SetNoDelay(1, kcpActiveInterval, 2, 1)
 	}
 	k.mu.Unlock()
 	return now - recv

@@ -57,8 +57,9 @@ func TestKCPHandshake(t *testing.T) {
 }
 
 // TestKCPIdle checks the switch between the short and the long update
-// interval: a tick without traffic since the previous one goes idle, and
-// a write goes active.
+// interval: a tick that saw only a few bytes (a handshake, a keepalive)
+// goes idle, a small write leaves an idle session idle, and a large one
+// makes it active until a quiet tick.
 func TestKCPIdle(t *testing.T) {
 	key := testKey(t, 1)
 	ln, addr := listenKCPTest(t, key)
@@ -75,19 +76,22 @@ func TestKCPIdle(t *testing.T) {
 	if !c.kcp.isActive() {
 		t.Fatal("new session is idle")
 	}
-	c.Tick() // the handshake's traffic counts: still active
+	if c.Tick(); c.kcp.isActive() {
+		t.Fatal("active after a tick that saw only the handshake")
+	}
+	echo(t, c, 1) // one byte each way, like a keepalive
+	if c.kcp.isActive() {
+		t.Fatal("a small write made an idle session active")
+	}
+	echo(t, c, 8) // the largest frame is 680 bytes
 	if !c.kcp.isActive() {
-		t.Fatal("idle after a tick that followed traffic")
+		t.Fatal("idle after a large write")
 	}
-	if quiet := c.Tick(); c.kcp.isActive() || quiet <= 0 {
-		t.Fatalf("after a quiet tick: active %v, quiet %v", c.kcp.isActive(), quiet)
+	if quiet := c.Tick(); !c.kcp.isActive() || quiet > time.Second {
+		t.Fatalf("after a busy tick: active %v, quiet for %v", c.kcp.isActive(), quiet)
 	}
-	echo(t, c, 1)
-	if !c.kcp.isActive() {
-		t.Fatal("idle after a write")
-	}
-	if quiet := c.Tick(); quiet > time.Second {
-		t.Errorf("quiet for %v right after an echo", quiet)
+	if c.Tick(); c.kcp.isActive() {
+		t.Fatal("active after a quiet tick")
 	}
 }
 
