@@ -131,6 +131,7 @@ func (a *arena) layout(s *Spec, paths [][]byte, f *files) C.struct_spawn_attr {
 		status_fd: C.int(f.statusW),
 		gate_fd:   C.int(f.gateR),
 		cgroup_fd: C.int(s.CgroupFD),
+		procs_fd:  C.int(f.procs),
 		flags:     flags(s),
 	}
 	if len(s.Dir) > 0 {

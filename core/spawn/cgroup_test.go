@@ -16,54 +16,121 @@ import (
 )
 
 func TestCgroup(t *testing.T) {
-	dir, fd := newCgroup(t)
-	s := newSpec("sleep", "10")
-	s.CgroupFD = fd
-	p, err := Start(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	line := cgroupOf(t, p.PID)
+	eachPath(t, func(t *testing.T, staged bool) {
+		dir, fd := newCgroup(t)
+		s := newSpec("sleep", "10")
+		s.CgroupFD = fd
+		s.Staged = staged
+		p := startReleased(t, s)
+		defer p.Close()
+		line := cgroupOf(t, p.PID)
 
-	// Kill through the cgroup, which is also how the daemon will do it.
-	if err := os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0); err != nil {
-		t.Errorf("cgroup.kill: %v", err)
-		unix.Kill(p.PID, unix.SIGKILL)
-	}
-	ws := reap(t, p.PID)
+		// Kill through the cgroup, which is also how the daemon
+		// will do it.
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0); err != nil {
+			t.Errorf("cgroup.kill: %v", err)
+			unix.Kill(p.PID, unix.SIGKILL)
+		}
+		ws := reap(t, p.PID)
 
-	if want := "/" + filepath.Base(dir); !strings.HasPrefix(line, "0::/") || !strings.HasSuffix(line, want) {
-		t.Errorf("child cgroup %q, want 0::...%s", line, want)
+		if want := "/" + filepath.Base(dir); !strings.HasPrefix(line, "0::/") || !strings.HasSuffix(line, want) {
+			t.Errorf("child cgroup %q, want 0::...%s", line, want)
+		}
+		if !ws.Signaled() || ws.Signal() != unix.SIGKILL {
+			t.Errorf("wait status %#x, want killed by cgroup.kill", ws)
+		}
+	})
+}
+
+// TestCgroupErrors covers a cgroup the child cannot join. A staged child
+// is created in it by clone3, which reports the failure as the fork's;
+// any other joins it as its first step, "cgroup", from a cgroup.procs
+// opened before the fork.
+func TestCgroupErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		dir    func(t *testing.T) int
+		staged bool
+		step   string
+		errno  unix.Errno
+		child  bool
+	}{
+		{"not a cgroup", plainDir, false, "cgroup", unix.ENOENT, false},
+		{"not a cgroup", plainDir, true, "fork", unix.EBADF, false},
+		{"invalid domain", invalidCgroup, false, "cgroup", unix.EOPNOTSUPP, true},
+		{"invalid domain", invalidCgroup, true, "fork", unix.EOPNOTSUPP, false},
 	}
-	if !ws.Signaled() || ws.Signal() != unix.SIGKILL {
-		t.Errorf("wait status %#x, want killed by cgroup.kill", ws)
+	for _, tt := range tests {
+		if !joinByWrite && !tt.staged {
+			// Starts into a cgroup take the fork path: they fail as the
+			// staged ones do.
+			tt.step, tt.errno, tt.child = tests[1].step, tests[1].errno, false
+			if tt.name == "invalid domain" {
+				tt.errno = unix.EOPNOTSUPP
+			}
+		}
+		t.Run(tt.name+"/"+pathName(tt.staged), func(t *testing.T) {
+			s := newSpec("true")
+			s.CgroupFD = tt.dir(t)
+			s.Staged = tt.staged
+			e := startError(t, s)
+			if e.Step != tt.step || e.Errno != tt.errno || (e.PID > 0) != tt.child {
+				t.Errorf("got %+v, want step %q errno %v, child %v", e, tt.step, tt.errno, tt.child)
+			}
+		})
 	}
+}
+
+func plainDir(t *testing.T) int {
+	return openDir(t, t.TempDir())
+}
+
+// invalidCgroup returns a cgroup of type "domain invalid": a sibling of a
+// threaded cgroup, which can hold no process.
+func invalidCgroup(t *testing.T) int {
+	dir, _ := newCgroup(t)
+	threaded, invalid := mkCgroup(t, dir, "threaded"), mkCgroup(t, dir, "invalid")
+	if err := os.WriteFile(filepath.Join(threaded, "cgroup.type"), []byte("threaded"), 0); err != nil {
+		t.Skipf("cannot make a threaded cgroup: %v", err)
+	}
+	return openDir(t, invalid)
 }
 
 // newCgroup makes a cgroup named after the test under the cgroup2 mount
 // and returns it with an O_DIRECTORY fd, both removed when the test ends.
-func newCgroup(t *testing.T) (string, int) {
-	t.Helper()
-	root := cgroup2Mount(t)
-	dir := filepath.Join(root, "tacet-spawn-"+t.Name())
+func newCgroup(tb testing.TB) (string, int) {
+	tb.Helper()
+	root := cgroup2Mount(tb)
+	dir := mkCgroup(tb, root, "tacet-spawn-"+strings.ReplaceAll(tb.Name(), "/", "-"))
+	return dir, openDir(tb, dir)
+}
+
+// mkCgroup makes the cgroup name under dir, removed when the test ends.
+func mkCgroup(tb testing.TB, dir, name string) string {
+	tb.Helper()
+	dir = filepath.Join(dir, name)
 	os.Remove(dir) // left by an earlier run that was killed
 	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Skipf("cgroup2 at %s is not writable (%v); run as root to cover CgroupFD", root, err)
+		tb.Skipf("cgroup2 at %s is not writable (%v); run as root to cover CgroupFD", dir, err)
 	}
-	t.Cleanup(func() { removeCgroup(t, dir) })
+	tb.Cleanup(func() { removeCgroup(tb, dir) })
+	return dir
+}
 
+// openDir returns an O_DIRECTORY fd of dir, closed when the test ends.
+func openDir(tb testing.TB, dir string) int {
+	tb.Helper()
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { unix.Close(fd) })
-	return dir, fd
+	tb.Cleanup(func() { unix.Close(fd) })
+	return fd
 }
 
 // removeCgroup removes dir once the kernel has seen its last process go;
 // until then rmdir fails with EBUSY.
-func removeCgroup(t *testing.T, dir string) {
+func removeCgroup(tb testing.TB, dir string) {
 	var err error
 	for range 100 {
 		if err = unix.Rmdir(dir); !errors.Is(err, unix.EBUSY) {
@@ -72,15 +139,15 @@ func removeCgroup(t *testing.T, dir string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if err != nil {
-		t.Errorf("remove cgroup %s: %v", dir, err)
+		tb.Errorf("remove cgroup %s: %v", dir, err)
 	}
 }
 
-func cgroup2Mount(t *testing.T) string {
-	t.Helper()
+func cgroup2Mount(tb testing.TB) string {
+	tb.Helper()
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -92,7 +159,7 @@ func cgroup2Mount(t *testing.T) string {
 			return fields[4]
 		}
 	}
-	t.Skip("no cgroup2 mount in /proc/self/mountinfo; CgroupFD is not covered")
+	tb.Skip("no cgroup2 mount in /proc/self/mountinfo; CgroupFD is not covered")
 	return ""
 }
 

@@ -40,18 +40,14 @@ func newPipe(t *testing.T) (r, w *os.File) {
 	return r, w
 }
 
-// run starts s with its stdout on a pipe, reads the output to the end and
-// reaps the child.
+// run starts s, staged or not, with its stdout on a pipe, reads the
+// output to the end and reaps the child.
 func run(t *testing.T, s *Spec) (string, unix.WaitStatus) {
 	t.Helper()
 	r, w := newPipe(t)
 	s.Stdout = int(w.Fd())
-	p, err := Start(s)
+	p := startReleased(t, s)
 	w.Close()
-	if err != nil {
-		reapFailed(t, err)
-		t.Fatalf("Start: %v", err)
-	}
 	defer p.Close()
 
 	out, err := io.ReadAll(r)
@@ -59,6 +55,45 @@ func run(t *testing.T, s *Spec) (string, unix.WaitStatus) {
 		t.Fatalf("read child output: %v", err)
 	}
 	return string(out), reap(t, p.PID)
+}
+
+// eachPath runs f as a subtest for each way a start goes: "vfork", which
+// shares the parent's memory until execve, and "staged", which forks a
+// copy. The child's setup is the same code on both, but not its stack or
+// its memory.
+func eachPath(t *testing.T, f func(t *testing.T, staged bool)) {
+	t.Helper()
+	for _, staged := range []bool{false, true} {
+		t.Run(pathName(staged), func(t *testing.T) { f(t, staged) })
+	}
+}
+
+func pathName(staged bool) string {
+	if staged {
+		return "staged"
+	}
+	return "vfork"
+}
+
+// startReleased starts s and, if it is staged, releases it.
+func startReleased(t *testing.T, s *Spec) *Process {
+	t.Helper()
+	p, err := Start(s)
+	if err != nil {
+		reapFailed(t, err)
+		t.Fatalf("Start: %v", err)
+	}
+	if !s.Staged {
+		return p
+	}
+	if err := p.Release(); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	if _, err := p.Result(); err != nil {
+		reapFailed(t, err)
+		t.Fatalf("Result: %v", err)
+	}
+	return p
 }
 
 // output is run for a child that must exit 0.

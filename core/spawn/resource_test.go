@@ -66,33 +66,40 @@ func TestSignalsReset(t *testing.T) {
 	signal.Ignore(syscall.SIGUSR2)
 	defer signal.Reset(syscall.SIGUSR2)
 
-	p, err := Start(newSpec("sleep", "10"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	blocked, ignored := statusLine(t, p.PID, "SigBlk"), statusLine(t, p.PID, "SigIgn")
-	if err := unix.PidfdSendSignal(p.PidFD, unix.SIGKILL, nil, 0); err != nil {
-		t.Errorf("pidfd_send_signal: %v", err)
-		unix.Kill(p.PID, unix.SIGKILL)
-	}
-	ws := reap(t, p.PID)
+	eachPath(t, func(t *testing.T, staged bool) {
+		s := newSpec("sleep", "10")
+		s.Staged = staged
+		p := startReleased(t, s)
+		defer p.Close()
+		blocked, ignored := statusLine(t, p.PID, "SigBlk"), statusLine(t, p.PID, "SigIgn")
+		if err := unix.PidfdSendSignal(p.PidFD, unix.SIGKILL, nil, 0); err != nil {
+			t.Errorf("pidfd_send_signal: %v", err)
+			unix.Kill(p.PID, unix.SIGKILL)
+		}
+		ws := reap(t, p.PID)
 
-	if blocked != "0000000000000000" || ignored != "0000000000000000" {
-		t.Errorf("child SigBlk %s SigIgn %s, want both empty", blocked, ignored)
-	}
-	if !ws.Signaled() || ws.Signal() != unix.SIGKILL {
-		t.Errorf("wait status %#x, want killed by SIGKILL", ws)
-	}
+		if blocked != "0000000000000000" || ignored != "0000000000000000" {
+			t.Errorf("child SigBlk %s SigIgn %s, want both empty", blocked, ignored)
+		}
+		if !ws.Signaled() || ws.Signal() != unix.SIGKILL {
+			t.Errorf("wait status %#x, want killed by SIGKILL", ws)
+		}
+
+		// The vfork child reset its own copy of the handlers.
+		if got := statusLine(t, os.Getpid(), "SigIgn"); got == "0000000000000000" {
+			t.Errorf("daemon SigIgn %s after the start, want SIGUSR2 still ignored", got)
+		}
+	})
 }
 
 // TestConcurrent starts from several goroutines at once, so that children
-// are forked while other starts hold open pipes.
+// are forked while other starts hold open pipes, and staged children are
+// forked while a vfork child runs in the memory they copy.
 func TestConcurrent(t *testing.T) {
 	const workers, starts = 4, 25
 	errs := make(chan error, workers)
 	for w := range workers {
-		go func() { errs <- startSerially(w, starts) }()
+		go func() { errs <- startSerially(w, starts, w%2 == 1) }()
 	}
 	for range workers {
 		if err := <-errs; err != nil {
@@ -101,7 +108,7 @@ func TestConcurrent(t *testing.T) {
 	}
 }
 
-func startSerially(w, n int) error {
+func startSerially(w, n int, staged bool) error {
 	for i := range n {
 		want := fmt.Sprintf("%d.%d", w, i)
 		r, wr, err := os.Pipe()
@@ -110,9 +117,18 @@ func startSerially(w, n int) error {
 		}
 		s := newSpec("printf", "%s", want)
 		s.Stdout = int(wr.Fd())
+		s.Staged = staged
 		p, err := Start(s)
 		wr.Close()
+		if err == nil && staged {
+			if err = p.Release(); err == nil {
+				_, err = p.Result()
+			}
+		}
 		if err != nil {
+			if p != nil {
+				p.Close()
+			}
 			r.Close()
 			return err
 		}

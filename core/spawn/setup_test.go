@@ -5,47 +5,95 @@ package spawn
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 
 	"golang.org/x/sys/unix"
 )
 
+// The setup of a vfork child must change the child alone, although it
+// shares the daemon's memory; each test checks the daemon afterwards.
+
 func TestRlimit(t *testing.T) {
-	s := newSpec("sh", "-c", "ulimit -n; ulimit -Hn")
-	s.Rlimits = []Rlimit{{Resource: unix.RLIMIT_NOFILE, Cur: 123, Max: 123}}
-	if out := output(t, s); out != "123\n123\n" {
-		t.Errorf("soft and hard NOFILE %q, want 123 and 123", out)
-	}
+	eachPath(t, func(t *testing.T, staged bool) {
+		var before unix.Rlimit
+		unix.Getrlimit(unix.RLIMIT_NOFILE, &before)
+		s := newSpec("sh", "-c", "ulimit -n; ulimit -Hn")
+		s.Rlimits = []Rlimit{{Resource: unix.RLIMIT_NOFILE, Cur: 123, Max: 123}}
+		s.Staged = staged
+		if out := output(t, s); out != "123\n123\n" {
+			t.Errorf("soft and hard NOFILE %q, want 123 and 123", out)
+		}
+
+		var after unix.Rlimit
+		if unix.Getrlimit(unix.RLIMIT_NOFILE, &after); after != before {
+			t.Errorf("daemon NOFILE %+v after the start, was %+v", after, before)
+		}
+	})
 }
 
 func TestAffinity(t *testing.T) {
-	s := newSpec("grep", "Cpus_allowed_list", "/proc/self/status")
-	s.CPUs = []int{0}
-	if out := output(t, s); out != "Cpus_allowed_list:\t0\n" {
-		t.Errorf("got %q, want CPU 0 only", out)
-	}
+	eachPath(t, func(t *testing.T, staged bool) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var before unix.CPUSet
+		unix.SchedGetaffinity(0, &before)
+		s := newSpec("grep", "Cpus_allowed_list", "/proc/self/status")
+		s.CPUs = []int{0}
+		s.Staged = staged
+		if out := output(t, s); out != "Cpus_allowed_list:\t0\n" {
+			t.Errorf("got %q, want CPU 0 only", out)
+		}
+
+		var after unix.CPUSet
+		if unix.SchedGetaffinity(0, &after); after != before {
+			t.Errorf("calling thread's affinity %v after the start, was %v", after, before)
+		}
+	})
 }
 
 func TestNice(t *testing.T) {
-	s := newSpec("cat", "/proc/self/stat")
-	nice := 7
-	s.Nice = &nice
-	if got := statField(t, output(t, s), 19); got != "7" {
-		t.Errorf("child nice %s, want 7", got)
-	}
+	eachPath(t, func(t *testing.T, staged bool) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		before, _ := unix.Getpriority(unix.PRIO_PROCESS, 0)
+		s := newSpec("cat", "/proc/self/stat")
+		nice := 7
+		s.Nice = &nice
+		s.Staged = staged
+		if got := statField(t, output(t, s), 19); got != "7" {
+			t.Errorf("child nice %s, want 7", got)
+		}
+
+		if after, _ := unix.Getpriority(unix.PRIO_PROCESS, 0); after != before {
+			t.Errorf("calling thread's priority %d after the start, was %d", after, before)
+		}
+	})
 }
 
 func TestCred(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("setting uid and gid needs root; run the tests as root to cover Cred")
 	}
-	s := newSpec("sh", "-c", "id -u; id -g; id -G")
-	s.Cred = &Cred{UID: 65534, GID: 65534}
-	// Without setgroups the child would keep root's group 0 in id -G.
-	if out := output(t, s); out != "65534\n65534\n65534\n" {
-		t.Errorf("uid, gid, groups %q, want 65534 for each", out)
-	}
+	eachPath(t, func(t *testing.T, staged bool) {
+		s := newSpec("sh", "-c", "id -u; id -g; id -G")
+		s.Cred = &Cred{UID: 65534, GID: 65534}
+		s.Staged = staged
+		// Without setgroups the child would keep root's group 0 in id -G.
+		if out := output(t, s); out != "65534\n65534\n65534\n" {
+			t.Errorf("uid, gid, groups %q, want 65534 for each", out)
+		}
+
+		// A vfork child that changes its credentials makes the
+		// memory it shares with the daemon undumpable.
+		if d, err := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0); err != nil || d != 1 {
+			t.Errorf("daemon dumpable %d (%v) after the start, want 1", d, err)
+		}
+		if uid, gid := os.Getuid(), os.Getgid(); uid != 0 || gid != 0 {
+			t.Errorf("daemon uid %d gid %d after the start, want 0", uid, gid)
+		}
+	})
 }
 
 func TestSession(t *testing.T) {
@@ -60,24 +108,24 @@ func TestSession(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSpec("cat", "/proc/self/stat")
-			s.Setsid, s.Setpgid = tt.setsid, tt.setpgid
-			r, w := newPipe(t)
-			s.Stdout = int(w.Fd())
-			p, err := Start(s)
-			w.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			stat := readAll(t, r)
-			reap(t, p.PID)
+			eachPath(t, func(t *testing.T, staged bool) {
+				s := newSpec("cat", "/proc/self/stat")
+				s.Setsid, s.Setpgid = tt.setsid, tt.setpgid
+				s.Staged = staged
+				r, w := newPipe(t)
+				s.Stdout = int(w.Fd())
+				p := startReleased(t, s)
+				w.Close()
+				defer p.Close()
+				stat := readAll(t, r)
+				reap(t, p.PID)
 
-			pid := strconv.Itoa(p.PID)
-			pgid, sid := statField(t, stat, 5), statField(t, stat, 6)
-			if (pgid == pid) != tt.newPGID || (sid == pid) != tt.newSID {
-				t.Errorf("pid %s: pgid %s sid %s", pid, pgid, sid)
-			}
+				pid := strconv.Itoa(p.PID)
+				pgid, sid := statField(t, stat, 5), statField(t, stat, 6)
+				if (pgid == pid) != tt.newPGID || (sid == pid) != tt.newSID {
+					t.Errorf("pid %s: pgid %s sid %s", pid, pgid, sid)
+				}
+			})
 		})
 	}
 }
@@ -90,12 +138,15 @@ func TestCtty(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s := newSpec("cat", "/proc/self/stat")
-	s.Setsid, s.Ctty = true, true
-	s.Stdin = int(slave.Fd())
-	if got, want := statField(t, output(t, s), 7), fmt.Sprint(st.Rdev); got != want {
-		t.Errorf("child tty_nr %s, want the pty's %s", got, want)
-	}
+	eachPath(t, func(t *testing.T, staged bool) {
+		s := newSpec("cat", "/proc/self/stat")
+		s.Setsid, s.Ctty = true, true
+		s.Stdin = int(slave.Fd())
+		s.Staged = staged
+		if got, want := statField(t, output(t, s), 7), fmt.Sprint(st.Rdev); got != want {
+			t.Errorf("child tty_nr %s, want the pty's %s", got, want)
+		}
+	})
 }
 
 func openPTY(t *testing.T) (master, slave *os.File) {

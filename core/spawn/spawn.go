@@ -3,12 +3,19 @@
 // Package spawn starts child processes for tacetd and says exactly which
 // step of a start failed.
 //
-// Start forks with clone3 and the child sets itself up (session, stdio,
+// Start creates the child, which sets itself up (cgroup, session, stdio,
 // resource limits, CPU affinity, nice, credentials, working directory)
 // before it calls execve. A failed step comes back as an *Error naming the
 // step and the errno, so a missing directory and a missing program are
 // told apart. A staged start stops just before execve until Release, so a
 // caller can prepare many processes and let them go together.
+//
+// A start that is not staged is a vfork, as posix_spawn and os/exec do
+// it: the child borrows the daemon's memory until execve, so its cost
+// does not grow with the daemon's size, and the goroutine calling Start
+// holds its OS thread until the child has exec'd. A staged child cannot
+// hold a thread while it waits, so it is forked with clone3 and copies
+// the daemon's page tables, which costs more in a large daemon.
 //
 // The package never waits for its children. The daemon reaps every child
 // in one place (it is a subreaper calling wait4(-1)), and a child that
@@ -61,8 +68,10 @@ type Spec struct {
 	CPUs    []int // the CPUs to run on; empty inherits the affinity
 	Nice    *int  // nil inherits the nice value
 
-	// CgroupFD is an O_DIRECTORY fd of a cgroup v2 directory the child
-	// is created in (CLONE_INTO_CGROUP), or -1.
+	// CgroupFD is an O_DIRECTORY fd of a cgroup v2 directory for the
+	// child, or -1. A staged child is created in it (CLONE_INTO_CGROUP);
+	// any other moves itself there before anything else, and runs
+	// nothing outside it.
 	CgroupFD int
 
 	// Staged makes Start return once setup is done, with the child
@@ -80,9 +89,14 @@ type ExecInfo struct {
 }
 
 // Error reports the step of a start that failed. The steps, in the order
-// the child takes them, are "fork" (in the parent), "setsid", "setpgid",
-// "ctty", "fds", "rlimit", "affinity", "nice", "setgroups", "setgid",
-// "setuid", "chdir", "gate" and "execve". These names go on the wire.
+// the child takes them, are "fork" (in the parent), "cgroup", "setsid",
+// "setpgid", "ctty", "fds", "rlimit", "affinity", "nice", "setgroups",
+// "setgid", "setuid", "chdir", "gate" and "execve". These names go on the
+// wire.
+//
+// A cgroup the child cannot join is a "cgroup" error, with no PID if the
+// parent could not open its cgroup.procs. A staged child is created in
+// its cgroup by clone3, which reports the same failure as "fork".
 //
 // Start also reports a Spec it refuses, such as a NUL byte in Argv, as
 // the step that would have failed, with EINVAL and no PID.

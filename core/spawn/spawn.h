@@ -12,7 +12,9 @@
 #include <sys/types.h>
 
 // spawn_step numbers the steps of a start. The Go side maps each to the
-// name that goes on the wire; keep the two lists in the same order.
+// name that goes on the wire, by these constants, so a new step is added
+// at the end and the numbers stay as they are; the list is not the order
+// in which the child takes the steps.
 enum spawn_step {
 	SPAWN_STEP_FORK,
 	SPAWN_STEP_SETSID,
@@ -28,6 +30,7 @@ enum spawn_step {
 	SPAWN_STEP_CHDIR,
 	SPAWN_STEP_GATE,
 	SPAWN_STEP_EXECVE,
+	SPAWN_STEP_CGROUP,
 };
 
 // Status records. The child writes them to the status pipe, one write(2)
@@ -78,7 +81,10 @@ struct spawn_rlimit {
 };
 
 // spawn_attr describes one start. Every pointer refers to memory the
-// parent frees once spawn_fork returns; the child has its own copy.
+// parent frees once spawn_fork returns. A staged child reads its own copy
+// of it; any other child shares the parent's memory, which stays in place
+// because the parent does not return before that child has exec'd or
+// exited.
 struct spawn_attr {
 	char **argv;  // NULL-terminated
 	char **envp;  // NULL-terminated
@@ -88,7 +94,8 @@ struct spawn_attr {
 	int fd[3];     // parent fds that become 0, 1 and 2
 	int status_fd; // write end of the status pipe
 	int gate_fd;   // read end of the gate pipe, -1 when not staged
-	int cgroup_fd; // -1: stay in the parent's cgroup
+	int cgroup_fd; // for CLONE_INTO_CGROUP when staged; -1: no cgroup
+	int procs_fd;  // the cgroup's cgroup.procs when not staged, or -1
 	int flags;
 	int nice;
 
@@ -105,7 +112,9 @@ struct spawn_attr {
 };
 
 // spawn_fork starts a child for a. It returns the child's pid and stores
-// a pidfd (or -1) in *pidfd, or returns -1 with the errno in *err.
+// a pidfd (or -1) in *pidfd, or returns -1 with the errno in *err. When a
+// is not staged (gate_fd is -1) it returns only once the child has
+// called execve with success or exited.
 pid_t spawn_fork(const struct spawn_attr *a, int *pidfd, int *err);
 
 #endif

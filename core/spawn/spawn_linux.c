@@ -2,19 +2,34 @@
 
 // The fork and the child side of a start.
 //
-// After the fork the child is a copy of a multithreaded Go process in
-// which only the forking thread survives: locks held by other threads stay
-// held for good and the Go runtime cannot run. So the child reads the
+// A start that is not staged is a vfork, as posix_spawn does it: the child
+// shares the parent's memory (CLONE_VM) and runs on a stack of its own
+// while the calling thread is suspended until the child calls execve or
+// exits (CLONE_VFORK). Nothing is copied, so the cost does not grow with
+// the daemon's size. A staged child must wait at its gate, which would
+// hold the caller's thread for as long, so it is forked with clone3 and
+// gets a copy of the address space instead.
+//
+// Either way the child is one thread in the memory of a multithreaded Go
+// process, a copy or the live one: locks held by other threads are not its
+// own to take, and the Go runtime cannot run. So the child reads the
 // attributes the parent prepared, calls nothing but raw system calls
 // through syscall(2), allocates nothing, and never returns. glibc wrappers
 // are avoided even where they look harmless: setuid and friends, for one,
 // signal every thread glibc believes exists and wait for them forever.
+//
+// Sharing memory adds one rule: the child writes to nothing but its own
+// stack and errno. errno is in the suspended thread's TLS, so writing it
+// races with nobody; any other store would land in the running daemon.
 
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -55,6 +70,10 @@
 // Fds the child keeps beside 0, 1 and 2; everything from FD_FREE up is
 // closed.
 enum { FD_STATUS = 3, FD_GATE = 4, FD_FREE = 5 };
+
+// The stack of a vfork child. Its setup needs a few KiB; the rest is
+// margin, and costs nothing until touched.
+enum { CHILD_STACK = 256 << 10 };
 
 // clone_args as of Linux 5.7 (CLONE_INTO_CGROUP), declared here because
 // <linux/sched.h> clashes with glibc's <sched.h>.
@@ -242,8 +261,19 @@ static int search(const struct spawn_attr *a) {
 	return eacces ? EACCES : err;
 }
 
+// join moves the child into its cgroup: writing 0 to cgroup.procs moves
+// the writer. It comes first, so that the child's setup is accounted to
+// the cgroup too; the child forks nothing, so nothing it starts can be
+// left outside.
+static void join(struct child *c) {
+	int fd = c->a->procs_fd;
+	if (fd >= 0 && syscall(SYS_write, fd, "0", 1) < 0)
+		fail(c, SPAWN_STEP_CGROUP, errno);
+}
+
 static void __attribute__((noreturn)) run(struct child *c) {
 	const struct spawn_attr *a = c->a;
+	join(c);
 	reset_signals();
 	session(c);
 	fds(c);
@@ -267,7 +297,8 @@ static void __attribute__((noreturn)) run(struct child *c) {
 	fail(c, SPAWN_STEP_EXECVE, search(a));
 }
 
-static long clone_child(const struct spawn_attr *a, int *pidfd) {
+// fork_child forks a staged child with a copy of the address space.
+static long fork_child(const struct spawn_attr *a, int *pidfd) {
 	struct spawn_clone_args args = {
 		.flags = CLONE_PIDFD,
 		.pidfd = (uintptr_t)pidfd,
@@ -287,6 +318,66 @@ static long clone_child(const struct spawn_attr *a, int *pidfd) {
 	return syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
 }
 
+// The kernel marks a process's memory undumpable when its credentials
+// change, and a vfork child's memory is the daemon's: after a start with
+// Cred the daemon would lose its core dumps, and ptrace by its own user.
+// redump undoes that if the daemon was dumpable at its first such start.
+// The state is read once, before any child could clear it, and not at
+// every start, where a concurrent one might just have cleared it; each
+// start with Cred redumps after its own child's change, so the last one
+// to finish leaves the daemon as it was.
+static pthread_once_t dumpable_once = PTHREAD_ONCE_INIT;
+static int dumpable;
+
+static void read_dumpable(void) {
+	dumpable = prctl(PR_GET_DUMPABLE);
+}
+
+static void redump(void) {
+	if (dumpable == 1 && prctl(PR_GET_DUMPABLE) != 1)
+		prctl(PR_SET_DUMPABLE, 1);
+}
+
+static int vfork_run(void *arg) {
+	const struct spawn_attr *a = arg;
+	run(&(struct child){.a = a, .status = a->status_fd});
+}
+
+// vfork_child starts a child that shares the parent's memory and returns
+// once it has exec'd or exited. It goes through glibc's clone(), not a raw
+// clone3: a child on a new stack must not return into a C function, and
+// clone() calls vfork_run on that stack. Legacy clone stores the pidfd of
+// CLONE_PIDFD through its parent_tid argument. It has no
+// CLONE_INTO_CGROUP, hence the join step.
+static long vfork_child(const struct spawn_attr *a, int *pidfd) {
+	// A guard page below the stack, so an overflow faults in the child
+	// instead of writing over whatever the daemon has mapped there.
+	size_t guard = getpagesize();
+	char *base = mmap(NULL, guard + CHILD_STACK, PROT_READ | PROT_WRITE,
+	                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return -1;
+	if (a->flags & SPAWN_CRED)
+		pthread_once(&dumpable_once, read_dumpable);
+
+	long pid = -1;
+	if (mprotect(base, guard, PROT_NONE) == 0) {
+		// Page aligned, so the 16 bytes amd64 and arm64 ask for.
+		char *top = base + guard + CHILD_STACK;
+		int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
+		pid = clone(vfork_run, top, flags, (void *)a, pidfd);
+	}
+
+	// The child has exec'd or exited, so its stack is free. It also
+	// wrote errno, which is ours: keep only a failure of clone itself.
+	int err = errno;
+	munmap(base, guard + CHILD_STACK);
+	if (a->flags & SPAWN_CRED)
+		redump();
+	errno = err;
+	return pid;
+}
+
 pid_t spawn_fork(const struct spawn_attr *a, int *pidfd, int *err) {
 	// The child must not run a Go signal handler before it has reset
 	// them all. glibc leaves its two internal signals open; only glibc
@@ -295,13 +386,24 @@ pid_t spawn_fork(const struct spawn_attr *a, int *pidfd, int *err) {
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	*pidfd = -1;
-	long pid = clone_child(a, pidfd);
-	if (pid == 0)
+	long pid;
+	// A start into a cgroup takes the fork path too, for now: a vfork
+	// child must join its cgroup by writing cgroup.procs, which waits for
+	// an RCU grace period (about 10 ms here when starts are spaced out),
+	// while clone3's CLONE_INTO_CGROUP places the child at fork. The fix
+	// is clone3 with CLONE_VM|CLONE_VFORK|CLONE_INTO_CGROUP, which needs
+	// the child's first instructions in assembly, as glibc has no public
+	// wrapper for clone3 with a new stack.
+	if (a->gate_fd < 0 && a->cgroup_fd < 0) {
+		pid = vfork_child(a, pidfd);
+	} else if ((pid = fork_child(a, pidfd)) == 0) {
 		run(&(struct child){.a = a, .status = a->status_fd});
+	}
 	*err = pid < 0 ? errno : 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
-	// After a plain fork the pid could only name another process if the
+	// After a plain fork, or on a kernel without CLONE_PIDFD, which
+	// ignores the flag. The pid could only name another process if the
 	// child had already exited and been reaped, in this short moment.
 	if (pid > 0 && *pidfd < 0)
 		*pidfd = syscall(SYS_pidfd_open, pid, 0);

@@ -13,35 +13,39 @@ import (
 )
 
 func TestEcho(t *testing.T) {
-	out, ws := run(t, newSpec("sh", "-c", "printf hi; exit 3"))
-	if out != "hi" {
-		t.Errorf("output %q, want %q", out, "hi")
-	}
-	if !ws.Exited() || ws.ExitStatus() != 3 {
-		t.Errorf("wait status %#x, want exit 3", ws)
-	}
+	eachPath(t, func(t *testing.T, staged bool) {
+		s := newSpec("sh", "-c", "printf hi; exit 3")
+		s.Staged = staged
+		out, ws := run(t, s)
+		if out != "hi" {
+			t.Errorf("output %q, want %q", out, "hi")
+		}
+		if !ws.Exited() || ws.ExitStatus() != 3 {
+			t.Errorf("wait status %#x, want exit 3", ws)
+		}
+	})
 }
 
 func TestExecInfo(t *testing.T) {
-	var before unix.Timespec
-	unix.ClockGettime(unix.CLOCK_MONOTONIC, &before)
-	p, err := Start(newSpec("true"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	reap(t, p.PID)
+	eachPath(t, func(t *testing.T, staged bool) {
+		before := monotonic()
+		s := newSpec("true")
+		s.Staged = staged
+		p := startReleased(t, s)
+		defer p.Close()
+		reap(t, p.PID)
 
-	info, err := p.Result()
-	if err != nil {
-		t.Fatalf("Result: %v", err)
-	}
-	if info.Mono < before.Nano() || time.Since(time.Unix(0, info.Real)).Abs() > time.Minute {
-		t.Errorf("ExecInfo %+v, started at mono %d", info, before.Nano())
-	}
-	if p.PidFD < 0 {
-		t.Errorf("no pidfd on Linux %s", uname())
-	}
+		info, err := p.Result()
+		if err != nil {
+			t.Fatalf("Result: %v", err)
+		}
+		if info.Mono < before || time.Since(time.Unix(0, info.Real)).Abs() > time.Minute {
+			t.Errorf("ExecInfo %+v, started at mono %d", info, before)
+		}
+		if p.PidFD < 0 {
+			t.Errorf("no pidfd on Linux %s", uname())
+		}
+	})
 }
 
 func TestStepErrors(t *testing.T) {
@@ -74,12 +78,8 @@ func TestStepErrors(t *testing.T) {
 		{"ctty not a tty", func(s *Spec) { s.Setsid, s.Ctty = true, true }, "ctty", unix.ENOTTY},
 	}
 	for _, tt := range tests {
-		for _, staged := range []bool{false, true} {
-			name := tt.name
-			if staged {
-				name += "/staged"
-			}
-			t.Run(name, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
+			eachPath(t, func(t *testing.T, staged bool) {
 				s := newSpec("true")
 				s.Staged = staged
 				tt.spec(s)
@@ -88,7 +88,7 @@ func TestStepErrors(t *testing.T) {
 					t.Errorf("got %+v, want step %q errno %v", e, tt.step, tt.errno)
 				}
 			})
-		}
+		})
 	}
 }
 
@@ -154,19 +154,22 @@ func TestErrorText(t *testing.T) {
 }
 
 func TestArbitraryBytes(t *testing.T) {
-	arg := "\xff\xfe a\x80\n"
-	s := newSpec("sh", "-c", `printf %s "$1"; printf %s "$X"; exec pwd -P`, "sh", arg)
-	s.Env = append(s.Env, []byte("X=\xc3\x28"))
-	dir := filepath.Join(t.TempDir(), "\xfe\xff")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	s.Dir = []byte(dir)
+	eachPath(t, func(t *testing.T, staged bool) {
+		arg := "\xff\xfe a\x80\n"
+		s := newSpec("sh", "-c", `printf %s "$1"; printf %s "$X"; exec pwd -P`, "sh", arg)
+		s.Env = append(s.Env, []byte("X=\xc3\x28"))
+		s.Staged = staged
+		dir := filepath.Join(t.TempDir(), "\xfe\xff")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		s.Dir = []byte(dir)
 
-	want := arg + "\xc3\x28" + dir + "\n"
-	if out := output(t, s); out != want {
-		t.Errorf("output %q, want %q", out, want)
-	}
+		want := arg + "\xc3\x28" + dir + "\n"
+		if out := output(t, s); out != want {
+			t.Errorf("output %q, want %q", out, want)
+		}
+	})
 }
 
 func uname() string {

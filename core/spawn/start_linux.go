@@ -47,8 +47,12 @@ func Start(s *Spec) (*Process, error) {
 	return p, nil
 }
 
-// fork lays out the attributes in C memory, which the child reads from
-// its copy of the address space, and forks.
+// fork lays out the attributes in C memory and starts the child, which
+// reads them from its copy of the address space when staged, and from the
+// parent's otherwise; spawn_fork returns after that child has exec'd or
+// exited, so the memory can be freed here either way. Until then the
+// calling thread is blocked in C, as os/exec's is in vfork; the cgo call
+// hands the P to another thread if it takes long.
 //
 // It does not take syscall.ForkLock. That lock keeps an fd from reaching
 // a child between its creation and its close-on-exec flag being set; our
@@ -79,10 +83,11 @@ type files struct {
 	statusR, statusW int
 	gateR, gateW     int // -1 unless staged
 	null             int // /dev/null, -1 unless a stdio fd is -1
+	procs            int // cgroup.procs of CgroupFD, -1 if staged or none
 }
 
 func openFiles(s *Spec) (*files, error) {
-	f := &files{-1, -1, -1, -1, -1}
+	f := &files{-1, -1, -1, -1, -1, -1}
 	err := pipe(&f.statusR, &f.statusW)
 	if err == nil && s.Staged {
 		err = pipe(&f.gateR, &f.gateW)
@@ -95,7 +100,32 @@ func openFiles(s *Spec) (*files, error) {
 		f.closeParent()
 		return nil, forkError(err)
 	}
+
+	// A vfork child joins its cgroup itself, as legacy clone has no
+	// CLONE_INTO_CGROUP. It writes to a file opened here, so that a
+	// cgroup that cannot be opened fails before any child exists.
+	if s.CgroupFD >= 0 && !s.Staged && joinByWrite {
+		if err := openProcs(s.CgroupFD, &f.procs); err != nil {
+			f.closeChild()
+			f.closeParent()
+			return nil, &Error{Step: "cgroup", Errno: errnoOf(err)}
+		}
+	}
 	return f, nil
+}
+
+// joinByWrite says whether a non-staged start into a cgroup joins it by
+// writing cgroup.procs on the vfork path. It is off: starts into a cgroup
+// take the fork path, where clone3 places the child (see spawn_fork in
+// spawn_linux.c for why).
+const joinByWrite = false
+
+func openProcs(dir int, fd *int) error {
+	n, err := unix.Openat(dir, "cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		*fd = n
+	}
+	return err
 }
 
 func pipe(r, w *int) error {
@@ -118,17 +148,23 @@ func devNull(fd *int) error {
 // forkError reports a failure to prepare the fork as a fork failure: to
 // the caller both mean the child could not be created.
 func forkError(err error) error {
+	return &Error{Step: "fork", Errno: errnoOf(err)}
+}
+
+// errnoOf returns the errno in err, or EIO if it holds none.
+func errnoOf(err error) unix.Errno {
 	var errno unix.Errno
 	if !errors.As(err, &errno) {
 		errno = unix.EIO
 	}
-	return &Error{Step: "fork", Errno: errno}
+	return errno
 }
 
 func (f *files) closeChild() {
 	closeFD(&f.statusW)
 	closeFD(&f.gateR)
 	closeFD(&f.null)
+	closeFD(&f.procs)
 }
 
 func (f *files) closeParent() {
