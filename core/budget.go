@@ -28,17 +28,3 @@ func (b *budget) take(n int64) bool {
 
 // give returns n bytes to the budget.
 func (b *budget) give(n int64) { b.used.Add(-n) }
-
-// takeUpTo reserves as much of n bytes as is left, and returns how much.
-func (b *budget) takeUpTo(n int64) int64 {
-	for {
-		u := b.used.Load()
-		got := min(n, b.limit-u)
-		if got <= 0 {
-			return 0
-		}
-		if b.used.CompareAndSwap(u, u+got) {
-			return got
-		}
-	}
-}

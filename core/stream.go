@@ -33,8 +33,6 @@ type Stream struct {
 	spool     *os.File // opened at the first byte, so a silent stream has no file
 	spooled   spans    // offsets written to the spool
 	spoolFull bool     // the disk budget refused this stream
-	spoolFD   int      // st.spool's descriptor, for splice
-	noSplice  bool     // the spool's file system refused splice
 	spoolSz   int64    // bytes taken from the disk budget
 	memSz     int64    // bytes taken from the memory budget
 	lost      spans    // offsets no longer held, with the reason
@@ -52,7 +50,8 @@ type mark struct{ off, mono uint64 }
 
 const (
 	initialRing  = 4 << 10
-	maxChunk     = 64 << 10
+	maxChunk     = 64 << 10  // bytes of one out event
+	maxRead      = 256 << 10 // bytes of one read of a pipe
 	spoolRingMax = 256 << 10 // the ring only caches when a spool holds everything
 )
 
@@ -74,86 +73,16 @@ func (st *Stream) Len() (uint64, bool) {
 	return st.length, st.eof
 }
 
-// readFromLocked moves bytes once from the pipe fd into the stream, which
-// must be held locked. It returns the read's error: EAGAIN when the pipe
-// is empty, nil with n == 0 at end of file.
+// readFrom reads once from the pipe fd into the ring, which must be held
+// locked. It returns the read's error: EAGAIN when the pipe is empty,
+// nil with n == 0 at end of file.
 func (st *Stream) readFromLocked(fd int) (int, error) {
-	if st.spoolPath != "" && !st.spoolFull && !st.noSplice {
-		return st.spliceLocked(fd)
-	}
-	return st.readRingLocked(fd)
-}
-
-// spliceMax is the most one splice moves; with the 1 MiB pipes the
-// daemon asks for, one call usually empties the pipe.
-const spliceMax = 1 << 20
-
-// spliceLocked moves bytes from the pipe straight into the spool at their
-// offset with splice(2), without copying them through the daemon: a
-// spooled stream needs no ring, and its readers read the spool, from the
-// page cache. When the disk budget refuses, or the file system cannot
-// splice, the stream falls back to the ring for good.
-func (st *Stream) spliceLocked(fd int) (int, error) {
-	room := st.disk.takeUpTo(spliceMax)
-	if room == 0 {
-		st.spoolFull = true
-		return st.readRingLocked(fd)
-	}
-	if st.spool == nil && !st.openSpoolLocked() {
-		st.disk.give(room)
-		st.spoolFull = true
-		return st.readRingLocked(fd)
-	}
-	off := int64(st.length)
-	n, err := unix.Splice(fd, nil, st.spoolFD, &off, int(room), unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
-	if n < 0 {
-		n = 0
-	}
-	st.disk.give(room - n)
-	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
-		st.noSplice = true
-		return st.readRingLocked(fd)
-	}
-	if n == 0 {
-		return 0, err
-	}
-	t := monoNow()
-	st.spoolSz += n
-	st.spooled.add(span{st.length, st.length + uint64(n), ""}, false)
-	st.marks[st.nmarks%len(st.marks)] = mark{st.length, t}
-	st.nmarks++
-	st.length += uint64(n)
-	for _, s := range st.subs {
-		s.sess.wakeup()
-	}
-	return int(n), nil
-}
-
-// openSpoolLocked creates the spool file at the stream's first byte.
-func (st *Stream) openSpoolLocked() bool {
-	f, err := os.OpenFile(st.spoolPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return false
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return false
-	}
-	rc.Control(func(fd uintptr) { st.spoolFD = int(fd) })
-	st.spool = f
-	return true
-}
-
-// readRingLocked reads once from the pipe fd into the ring, spooling what
-// it read when the stream has a spool.
-func (st *Stream) readRingLocked(fd int) (int, error) {
 	st.makeRoomLocked()
 	size := uint64(len(st.ring))
 	pos := st.length % size
 	end := size
-	if end-pos > maxChunk {
-		end = pos + maxChunk
+	if end-pos > maxRead {
+		end = pos + maxRead
 	}
 	n, err := unix.Read(fd, st.ring[pos:end])
 	if n <= 0 {
@@ -253,9 +182,13 @@ func (st *Stream) spoolLocked(off uint64, p []byte) {
 		st.spoolFull = true
 		return
 	}
-	if st.spool == nil && !st.openSpoolLocked() {
-		st.disk.give(int64(len(p)))
-		return
+	if st.spool == nil {
+		f, err := os.OpenFile(st.spoolPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			st.disk.give(int64(len(p)))
+			return
+		}
+		st.spool = f
 	}
 	if _, err := st.spool.WriteAt(p, int64(off)); err != nil {
 		st.disk.give(int64(len(p)))
