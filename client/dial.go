@@ -28,6 +28,7 @@ type config struct {
 	keyFile  string
 	who      string
 	frameMAC bool
+	tls      *netstack.TLSConfig
 	timeout  time.Duration
 	window   int
 
@@ -52,6 +53,10 @@ func WithWho(who string) Option { return func(c *config) { c.who = who } }
 // WithFrameMAC asks for an HMAC on every frame after the handshake, on
 // plain TCP; the daemon grants it only if it is configured to.
 func WithFrameMAC(on bool) Option { return func(c *config) { c.frameMAC = on } }
+
+// WithTLS sets how a tls:// daemon is verified (a CA file or a pin of its
+// key) and the optional client certificate.
+func WithTLS(t *netstack.TLSConfig) Option { return func(c *config) { c.tls = t } }
 
 // WithTimeout bounds the connect and the handshake; 0 means the
 // handshake's default of 5 s. Calls are bounded by their contexts.
@@ -140,7 +145,7 @@ func errNoKey() error {
 }
 
 func (cfg *config) dial(ctx context.Context, a netstack.Addr, key *netstack.Key) (*netstack.Conn, error) {
-	ncfg := &netstack.ClientConfig{Key: key, Who: cfg.who, FrameMAC: cfg.frameMAC, Timeout: cfg.timeout}
+	ncfg := &netstack.ClientConfig{Key: key, Who: cfg.who, FrameMAC: cfg.frameMAC, Timeout: cfg.timeout, TLS: cfg.tls}
 	if cfg.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.timeout)

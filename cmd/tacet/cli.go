@@ -44,6 +44,12 @@ func (t *cli) dialOptions() []client.Option {
 	if t.opts.keyFile != "" {
 		opts = append(opts, client.WithKeyFile(t.opts.keyFile))
 	}
+	if t.opts.frameMAC {
+		opts = append(opts, client.WithFrameMAC(true))
+	}
+	if tc := t.opts.tls; tc != (netstack.TLSConfig{}) {
+		opts = append(opts, client.WithTLS(&tc))
+	}
 	return opts
 }
 

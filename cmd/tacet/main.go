@@ -16,6 +16,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"gitlab.com/tacet/tacet/netstack"
 )
 
 // options are the flags before the command.
@@ -23,6 +25,11 @@ type options struct {
 	hosts   []string // addresses; "" is the local daemon
 	keyFile string
 	json    bool
+
+	// Transport security beyond the key: per-frame MACs on tcp://, and
+	// how a tls:// daemon is verified.
+	frameMAC bool
+	tls      netstack.TLSConfig
 
 	// Fan-out to many hosts (fanout.go).
 	connectTimeout time.Duration // connect and handshake, per host
@@ -55,6 +62,7 @@ func init() {
 		"info":    {cmdInfo, "info", "show the daemon's host"},
 		"ping":    {cmdPing, "ping [-c N] [-i DUR]", "measure round-trip time and clock offset to each daemon"},
 		"stats":   {cmdStats, "stats [--interval DUR] [--count N] [--json]", "show host counters and the daemon's own cost from each daemon"},
+		"certgen": {cmdCertgen, "certgen [--hosts H1,H2] [DIR]", "write a self-signed certificate for a tls:// tacetd and print its pin"},
 		"keygen":  {cmdKeygen, "keygen [--force] [PATH]", "write a new key (default " + defaultKeyPathText() + ")"},
 		"help":    {cmdHelp, "help", "show this help"},
 
@@ -105,6 +113,11 @@ func parseGlobal(args []string, o *options) (string, []string, error) {
 	fs.IntVar(&o.fanout, "fanout", defaultFanout, "at most `N` hosts connecting or starting at once")
 	fs.StringVar(&o.keyFile, "key-file", "", "key `PATH`; default $TACET_KEY_FILE, else "+defaultKeyPathText())
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per line")
+	fs.BoolVar(&o.frameMAC, "frame-mac", false, "on tcp://, ask for an HMAC on every frame, so that no one on the path can alter or inject frames")
+	fs.StringVar(&o.tls.CAFile, "tls-ca", "", "for tls://, verify the daemon's certificate against the CA in `FILE`")
+	fs.StringVar(&o.tls.Pin, "tls-pin", "", "for tls://, accept only a daemon whose key has this SHA-256 `PIN` (hex, as tacetd prints it)")
+	fs.StringVar(&o.tls.CertFile, "tls-cert", "", "for tls://, present the client certificate in `FILE`")
+	fs.StringVar(&o.tls.KeyFile, "tls-key", "", "for tls://, the private key of --tls-cert, in `FILE`")
 	fs.StringVar(&o.deployment, "d", "", "deployment `NAME` saved by tacet deploy: its hosts and key stand for -w and --key-file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

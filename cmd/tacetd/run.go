@@ -63,8 +63,14 @@ func run(ctx context.Context, cfg *config) error {
 	for i, ln := range lns {
 		go srv.accept(ln, addrs[i])
 	}
-	log.Info("tacetd started", "version", version, "listen", strings.Join(cfg.listen, ","),
-		"containment", eng.Containment(), "key", keyID(key), "insecure", cfg.insecure && key == nil)
+	started := []any{"version", version, "listen", strings.Join(cfg.listen, ","),
+		"containment", eng.Containment(), "key", keyID(key), "insecure", cfg.insecure && key == nil}
+	if cfg.tlsCert != "" {
+		// Controllers pin this: tacet --tls-pin.
+		pin, _ := netstack.CertPin(cfg.tlsCert)
+		started = append(started, "tls-pin", pin)
+	}
+	log.Info("tacetd started", started...)
 
 	<-ctx.Done()
 	closeAll(lns)
