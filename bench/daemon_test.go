@@ -127,9 +127,16 @@ func (d *daemon) waitReady() error {
 // dial connects a controller to addr, closed by the benchmark's cleanup.
 func (d *daemon) dial(addr string) *client.Client {
 	d.b.Helper()
+	return d.dialWith(addr)
+}
+
+// dialWith connects to the daemon at addr with extra options.
+func (d *daemon) dialWith(addr string, opts ...client.Option) *client.Client {
+	d.b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
-	c, err := client.Dial(ctx, addr, client.WithKey(d.key), client.WithWho("bench"))
+	opts = append([]client.Option{client.WithKey(d.key), client.WithWho("bench")}, opts...)
+	c, err := client.Dial(ctx, addr, opts...)
 	if err != nil {
 		d.b.Fatalf("dial %s: %v", addr, err)
 	}
