@@ -28,12 +28,12 @@ mkdir -p "$out"
 # baseline back to back, so a few suffice where one is seconds long.
 if [ "$mode" = smoke ]; then
 	export TACET_BENCH_SMOKE=1
-	plan=("ControlLatency 1x" "OutputThroughput 1x" "CaptureCost 1x" "IdleWakeups 1x")
+	plan=("ControlLatency 1x" "OutputThroughput 1x" "SecureThroughput 1x" "CaptureCost 1x" "IdleWakeups 1x")
 	count=1
 else
 	# Full sizes even where -benchtime=1x would imply a smoke run.
 	export TACET_BENCH_SMOKE=0
-	plan=("ControlLatency 500x" "OutputThroughput 6x" "CaptureCost 7x" "IdleWakeups 1x")
+	plan=("ControlLatency 500x" "OutputThroughput 6x" "SecureThroughput 5x" "CaptureCost 7x" "IdleWakeups 1x")
 	count=${BENCH_COUNT:-1}
 fi
 
