@@ -131,7 +131,6 @@ func (a *arena) layout(s *Spec, paths [][]byte, f *files) C.struct_spawn_attr {
 		status_fd: C.int(f.statusW),
 		gate_fd:   C.int(f.gateR),
 		cgroup_fd: C.int(s.CgroupFD),
-		procs_fd:  C.int(f.procs),
 		flags:     flags(s),
 	}
 	if len(s.Dir) > 0 {
@@ -152,6 +151,10 @@ func (a *arena) layout(s *Spec, paths [][]byte, f *files) C.struct_spawn_attr {
 	return attr
 }
 
+// forkAlways makes every start fork, as a staged one does, so that tests
+// and benchmarks can compare the fork with the vfork.
+var forkAlways = false
+
 func flags(s *Spec) C.int {
 	var f C.int
 	for _, b := range []struct {
@@ -163,6 +166,7 @@ func flags(s *Spec) C.int {
 		{s.Ctty, C.SPAWN_CTTY},
 		{s.Cred != nil, C.SPAWN_CRED},
 		{s.Nice != nil, C.SPAWN_NICE},
+		{forkAlways, C.SPAWN_FORK},
 	} {
 		if b.on {
 			f |= b.flag

@@ -57,22 +57,34 @@ func run(t *testing.T, s *Spec) (string, unix.WaitStatus) {
 	return string(out), reap(t, p.PID)
 }
 
-// eachPath runs f as a subtest for each way a start goes: "vfork", which
-// shares the parent's memory until execve, and "staged", which forks a
-// copy. The child's setup is the same code on both, but not its stack or
-// its memory.
+// A path is one way a start goes: "vfork" shares the parent's memory
+// until execve, "fork" (taken by default only into a cgroup on arches
+// without spawn_clone3) and "staged" fork a copy. The child's setup is the
+// same code on all, but not its stack or its memory.
+type path struct {
+	name         string
+	staged, fork bool
+}
+
+var paths = []path{{"vfork", false, false}, {"fork", false, true}, {"staged", true, false}}
+
+// eachPath runs f as a subtest for each path, with staged set for f to
+// copy into its Spec.
 func eachPath(t *testing.T, f func(t *testing.T, staged bool)) {
 	t.Helper()
-	for _, staged := range []bool{false, true} {
-		t.Run(pathName(staged), func(t *testing.T) { f(t, staged) })
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) {
+			p.use(t)
+			f(t, p.staged)
+		})
 	}
 }
 
-func pathName(staged bool) string {
-	if staged {
-		return "staged"
-	}
-	return "vfork"
+// use makes the starts of the test go by p: forkAlways for "fork",
+// reset when the test ends. Tests that call it must not run in parallel.
+func (p path) use(tb testing.TB) {
+	forkAlways = p.fork
+	tb.Cleanup(func() { forkAlways = false })
 }
 
 // startReleased starts s and, if it is staged, releases it.

@@ -31,7 +31,6 @@ var steps = [...]string{
 	C.SPAWN_STEP_CHDIR:     "chdir",
 	C.SPAWN_STEP_GATE:      "gate",
 	C.SPAWN_STEP_EXECVE:    "execve",
-	C.SPAWN_STEP_CGROUP:    "cgroup",
 }
 
 // Record kinds, from spawn.h, where the format is described.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 
@@ -96,10 +97,26 @@ func TestSignalsReset(t *testing.T) {
 // are forked while other starts hold open pipes, and staged children are
 // forked while a vfork child runs in the memory they copy.
 func TestConcurrent(t *testing.T) {
+	concurrent(t, func(int) int { return -1 })
+}
+
+// TestConcurrentCgroup is TestConcurrent with each worker's children in a
+// cgroup of the worker's, where vfork children are created by clone3.
+func TestConcurrentCgroup(t *testing.T) {
+	dir, _ := newCgroup(t)
+	concurrent(t, func(w int) int {
+		return openDir(t, mkCgroup(t, dir, strconv.Itoa(w)))
+	})
+}
+
+// concurrent runs starts on four workers at once, the odd ones staged,
+// each into the cgroup that cgroup(worker) opens, or none for -1.
+func concurrent(t *testing.T, cgroup func(w int) int) {
 	const workers, starts = 4, 25
 	errs := make(chan error, workers)
 	for w := range workers {
-		go func() { errs <- startSerially(w, starts, w%2 == 1) }()
+		fd := cgroup(w)
+		go func() { errs <- startSerially(w, starts, w%2 == 1, fd) }()
 	}
 	for range workers {
 		if err := <-errs; err != nil {
@@ -108,7 +125,7 @@ func TestConcurrent(t *testing.T) {
 	}
 }
 
-func startSerially(w, n int, staged bool) error {
+func startSerially(w, n int, staged bool, cgroup int) error {
 	for i := range n {
 		want := fmt.Sprintf("%d.%d", w, i)
 		r, wr, err := os.Pipe()
@@ -118,6 +135,7 @@ func startSerially(w, n int, staged bool) error {
 		s := newSpec("printf", "%s", want)
 		s.Stdout = int(wr.Fd())
 		s.Staged = staged
+		s.CgroupFD = cgroup
 		p, err := Start(s)
 		wr.Close()
 		if err == nil && staged {

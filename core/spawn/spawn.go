@@ -15,7 +15,9 @@
 // does not grow with the daemon's size, and the goroutine calling Start
 // holds its OS thread until the child has exec'd. A staged child cannot
 // hold a thread while it waits, so it is forked with clone3 and copies
-// the daemon's page tables, which costs more in a large daemon.
+// the daemon's page tables, which costs more in a large daemon. A vfork
+// into a cgroup needs clone3 on a new stack, which the package has for
+// amd64 only; on other arches a start into a cgroup is forked too.
 //
 // The package never waits for its children. The daemon reaps every child
 // in one place (it is a subreaper calling wait4(-1)), and a child that
@@ -69,9 +71,8 @@ type Spec struct {
 	Nice    *int  // nil inherits the nice value
 
 	// CgroupFD is an O_DIRECTORY fd of a cgroup v2 directory for the
-	// child, or -1. A staged child is created in it (CLONE_INTO_CGROUP);
-	// any other moves itself there before anything else, and runs
-	// nothing outside it.
+	// child, or -1. The child is created in it (CLONE_INTO_CGROUP), so
+	// it runs nothing outside it.
 	CgroupFD int
 
 	// Staged makes Start return once setup is done, with the child
@@ -89,14 +90,12 @@ type ExecInfo struct {
 }
 
 // Error reports the step of a start that failed. The steps, in the order
-// the child takes them, are "fork" (in the parent), "cgroup", "setsid",
-// "setpgid", "ctty", "fds", "rlimit", "affinity", "nice", "setgroups",
-// "setgid", "setuid", "chdir", "gate" and "execve". These names go on the
-// wire.
+// the child takes them, are "fork" (in the parent), "setsid", "setpgid",
+// "ctty", "fds", "rlimit", "affinity", "nice", "setgroups", "setgid",
+// "setuid", "chdir", "gate" and "execve". These names go on the wire.
 //
-// A cgroup the child cannot join is a "cgroup" error, with no PID if the
-// parent could not open its cgroup.procs. A staged child is created in
-// its cgroup by clone3, which reports the same failure as "fork".
+// The child is created in its cgroup by clone3, so a cgroup it cannot
+// join fails the "fork" step, with no PID.
 //
 // Start also reports a Spec it refuses, such as a NUL byte in Argv, as
 // the step that would have failed, with EINVAL and no PID.

@@ -30,7 +30,6 @@ enum spawn_step {
 	SPAWN_STEP_CHDIR,
 	SPAWN_STEP_GATE,
 	SPAWN_STEP_EXECVE,
-	SPAWN_STEP_CGROUP,
 };
 
 // Status records. The child writes them to the status pipe, one write(2)
@@ -71,6 +70,7 @@ enum {
 	SPAWN_CTTY = 1 << 2,
 	SPAWN_CRED = 1 << 3,
 	SPAWN_NICE = 1 << 4,
+	SPAWN_FORK = 1 << 5, // fork even when not staged; for tests
 };
 
 struct spawn_rlimit {
@@ -81,8 +81,8 @@ struct spawn_rlimit {
 };
 
 // spawn_attr describes one start. Every pointer refers to memory the
-// parent frees once spawn_fork returns. A staged child reads its own copy
-// of it; any other child shares the parent's memory, which stays in place
+// parent frees once spawn_fork returns. A forked child reads its own copy
+// of it; a vfork child shares the parent's memory, which stays in place
 // because the parent does not return before that child has exec'd or
 // exited.
 struct spawn_attr {
@@ -94,8 +94,7 @@ struct spawn_attr {
 	int fd[3];     // parent fds that become 0, 1 and 2
 	int status_fd; // write end of the status pipe
 	int gate_fd;   // read end of the gate pipe, -1 when not staged
-	int cgroup_fd; // for CLONE_INTO_CGROUP when staged; -1: no cgroup
-	int procs_fd;  // the cgroup's cgroup.procs when not staged, or -1
+	int cgroup_fd; // for CLONE_INTO_CGROUP; -1: no cgroup
 	int flags;
 	int nice;
 
@@ -112,9 +111,10 @@ struct spawn_attr {
 };
 
 // spawn_fork starts a child for a. It returns the child's pid and stores
-// a pidfd (or -1) in *pidfd, or returns -1 with the errno in *err. When a
-// is not staged (gate_fd is -1) it returns only once the child has
-// called execve with success or exited.
+// a pidfd (or -1) in *pidfd, or returns -1 with the errno in *err. The
+// child is a vfork, and spawn_fork returns only once it has called execve
+// with success or exited, unless a is staged (gate_fd is not -1), has
+// SPAWN_FORK, or has a cgroup on an arch other than amd64.
 pid_t spawn_fork(const struct spawn_attr *a, int *pidfd, int *err);
 
 #endif

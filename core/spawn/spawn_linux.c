@@ -10,6 +10,13 @@
 // hold the caller's thread for as long, so it is forked with clone3 and
 // gets a copy of the address space instead.
 //
+// A vfork into a cgroup needs clone3 with CLONE_INTO_CGROUP and a new
+// stack, for which glibc has no public wrapper; spawn_clone3 in
+// clone3_linux_amd64.S is ours. On other arches a start into a cgroup
+// is forked like a staged one: a vfork child could join its cgroup only
+// by writing cgroup.procs, which waits for an RCU grace period (about
+// 10 ms when starts are spaced out), no cheaper than the copy.
+//
 // Either way the child is one thread in the memory of a multithreaded Go
 // process, a copy or the live one: locks held by other threads are not its
 // own to take, and the Go runtime cannot run. So the child reads the
@@ -83,6 +90,15 @@ struct spawn_clone_args {
 };
 
 _Static_assert(sizeof(struct spawn_record) == 32, "record size is on the wire");
+
+#ifdef __x86_64__
+// spawn_clone3 calls clone3 and runs fn(arg) in the child, on the stack
+// that args names, exiting if fn returns; the parent gets the pid or a
+// negative errno. See clone3_linux_amd64.S.
+#define SPAWN_CLONE3_STACK 1
+long spawn_clone3(struct spawn_clone_args *args, size_t size, int (*fn)(void *), void *arg)
+	__attribute__((visibility("hidden")));
+#endif
 
 struct child {
 	const struct spawn_attr *a;
@@ -261,19 +277,8 @@ static int search(const struct spawn_attr *a) {
 	return eacces ? EACCES : err;
 }
 
-// join moves the child into its cgroup: writing 0 to cgroup.procs moves
-// the writer. It comes first, so that the child's setup is accounted to
-// the cgroup too; the child forks nothing, so nothing it starts can be
-// left outside.
-static void join(struct child *c) {
-	int fd = c->a->procs_fd;
-	if (fd >= 0 && syscall(SYS_write, fd, "0", 1) < 0)
-		fail(c, SPAWN_STEP_CGROUP, errno);
-}
-
 static void __attribute__((noreturn)) run(struct child *c) {
 	const struct spawn_attr *a = c->a;
-	join(c);
 	reset_signals();
 	session(c);
 	fds(c);
@@ -297,7 +302,8 @@ static void __attribute__((noreturn)) run(struct child *c) {
 	fail(c, SPAWN_STEP_EXECVE, search(a));
 }
 
-// fork_child forks a staged child with a copy of the address space.
+// fork_child forks a child with a copy of the address space, created in
+// its cgroup if it has one.
 static long fork_child(const struct spawn_attr *a, int *pidfd) {
 	struct spawn_clone_args args = {
 		.flags = CLONE_PIDFD,
@@ -343,12 +349,40 @@ static int vfork_run(void *arg) {
 	run(&(struct child){.a = a, .status = a->status_fd});
 }
 
+// vfork_clone starts vfork_run on the stack of size bytes at base. A child
+// on a new stack must not return into a C function, so both calls below
+// run vfork_run there themselves. glibc's clone() has no
+// CLONE_INTO_CGROUP; legacy clone stores the pidfd of CLONE_PIDFD through
+// its parent_tid argument.
+static long vfork_clone(const struct spawn_attr *a, char *base, size_t size, int *pidfd) {
+	int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD;
+#ifdef SPAWN_CLONE3_STACK
+	if (a->cgroup_fd >= 0) {
+		// clone3 takes the lowest address of the stack and its size,
+		// not its top.
+		struct spawn_clone_args args = {
+			.flags = flags | SPAWN_CLONE_INTO_CGROUP,
+			.pidfd = (uintptr_t)pidfd,
+			.exit_signal = SIGCHLD,
+			.stack = (uintptr_t)base,
+			.stack_size = size,
+			.cgroup = a->cgroup_fd,
+		};
+		long pid = spawn_clone3(&args, sizeof args, vfork_run, (void *)a);
+		if (pid >= 0)
+			return pid;
+		// ENOSYS too is the start's error: without clone3 there is no
+		// CLONE_INTO_CGROUP, so fork_child could do no better.
+		errno = -pid;
+		return -1;
+	}
+#endif
+	// Page aligned, so the 16 bytes amd64 and arm64 ask for.
+	return clone(vfork_run, base + size, flags | SIGCHLD, (void *)a, pidfd);
+}
+
 // vfork_child starts a child that shares the parent's memory and returns
-// once it has exec'd or exited. It goes through glibc's clone(), not a raw
-// clone3: a child on a new stack must not return into a C function, and
-// clone() calls vfork_run on that stack. Legacy clone stores the pidfd of
-// CLONE_PIDFD through its parent_tid argument. It has no
-// CLONE_INTO_CGROUP, hence the join step.
+// once it has exec'd or exited.
 static long vfork_child(const struct spawn_attr *a, int *pidfd) {
 	// A guard page below the stack, so an overflow faults in the child
 	// instead of writing over whatever the daemon has mapped there.
@@ -361,21 +395,28 @@ static long vfork_child(const struct spawn_attr *a, int *pidfd) {
 		pthread_once(&dumpable_once, read_dumpable);
 
 	long pid = -1;
-	if (mprotect(base, guard, PROT_NONE) == 0) {
-		// Page aligned, so the 16 bytes amd64 and arm64 ask for.
-		char *top = base + guard + CHILD_STACK;
-		int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
-		pid = clone(vfork_run, top, flags, (void *)a, pidfd);
-	}
+	if (mprotect(base, guard, PROT_NONE) == 0)
+		pid = vfork_clone(a, base + guard, CHILD_STACK, pidfd);
 
 	// The child has exec'd or exited, so its stack is free. It also
-	// wrote errno, which is ours: keep only a failure of clone itself.
+	// wrote errno, which is ours: keep only a failure of the clone.
 	int err = errno;
 	munmap(base, guard + CHILD_STACK);
 	if (a->flags & SPAWN_CRED)
 		redump();
 	errno = err;
 	return pid;
+}
+
+// vforks reports whether a's child can share the parent's memory.
+static int vforks(const struct spawn_attr *a) {
+	if (a->gate_fd >= 0 || (a->flags & SPAWN_FORK))
+		return 0;
+#ifndef SPAWN_CLONE3_STACK
+	if (a->cgroup_fd >= 0)
+		return 0;
+#endif
+	return 1;
 }
 
 pid_t spawn_fork(const struct spawn_attr *a, int *pidfd, int *err) {
@@ -387,14 +428,7 @@ pid_t spawn_fork(const struct spawn_attr *a, int *pidfd, int *err) {
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	*pidfd = -1;
 	long pid;
-	// A start into a cgroup takes the fork path too, for now: a vfork
-	// child must join its cgroup by writing cgroup.procs, which waits for
-	// an RCU grace period (about 10 ms here when starts are spaced out),
-	// while clone3's CLONE_INTO_CGROUP places the child at fork. The fix
-	// is clone3 with CLONE_VM|CLONE_VFORK|CLONE_INTO_CGROUP, which needs
-	// the child's first instructions in assembly, as glibc has no public
-	// wrapper for clone3 with a new stack.
-	if (a->gate_fd < 0 && a->cgroup_fd < 0) {
+	if (vforks(a)) {
 		pid = vfork_child(a, pidfd);
 	} else if ((pid = fork_child(a, pidfd)) == 0) {
 		run(&(struct child){.a = a, .status = a->status_fd});

@@ -83,11 +83,10 @@ type files struct {
 	statusR, statusW int
 	gateR, gateW     int // -1 unless staged
 	null             int // /dev/null, -1 unless a stdio fd is -1
-	procs            int // cgroup.procs of CgroupFD, -1 if staged or none
 }
 
 func openFiles(s *Spec) (*files, error) {
-	f := &files{-1, -1, -1, -1, -1, -1}
+	f := &files{-1, -1, -1, -1, -1}
 	err := pipe(&f.statusR, &f.statusW)
 	if err == nil && s.Staged {
 		err = pipe(&f.gateR, &f.gateW)
@@ -100,32 +99,7 @@ func openFiles(s *Spec) (*files, error) {
 		f.closeParent()
 		return nil, forkError(err)
 	}
-
-	// A vfork child joins its cgroup itself, as legacy clone has no
-	// CLONE_INTO_CGROUP. It writes to a file opened here, so that a
-	// cgroup that cannot be opened fails before any child exists.
-	if s.CgroupFD >= 0 && !s.Staged && joinByWrite {
-		if err := openProcs(s.CgroupFD, &f.procs); err != nil {
-			f.closeChild()
-			f.closeParent()
-			return nil, &Error{Step: "cgroup", Errno: errnoOf(err)}
-		}
-	}
 	return f, nil
-}
-
-// joinByWrite says whether a non-staged start into a cgroup joins it by
-// writing cgroup.procs on the vfork path. It is off: starts into a cgroup
-// take the fork path, where clone3 places the child (see spawn_fork in
-// spawn_linux.c for why).
-const joinByWrite = false
-
-func openProcs(dir int, fd *int) error {
-	n, err := unix.Openat(dir, "cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err == nil {
-		*fd = n
-	}
-	return err
 }
 
 func pipe(r, w *int) error {
@@ -164,7 +138,6 @@ func (f *files) closeChild() {
 	closeFD(&f.statusW)
 	closeFD(&f.gateR)
 	closeFD(&f.null)
-	closeFD(&f.procs)
 }
 
 func (f *files) closeParent() {
