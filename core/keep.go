@@ -20,6 +20,7 @@ func startKeeper(exe string) (*keeper.Link, error) {
 		if err != nil {
 			return err
 		}
+		kickReaper()
 		// The reaper reaps the keeper like any unknown child.
 		return p.Close()
 	})

@@ -27,6 +27,11 @@ func (e *Engine) start(s *session, a *codec.StartArgs) (*codec.StartResult, *cod
 	if len(a.Argv) == 0 || len(a.Argv[0]) == 0 {
 		return nil, badArgs("argv", "argv is empty")
 	}
+	for _, kv := range a.Env.Set {
+		if bytes.IndexByte(kv, '=') <= 0 {
+			return nil, badArgs("env", "env.set entries are KEY=VALUE, got "+strconv.Quote(string(kv)))
+		}
+	}
 	if a.Tag != "" {
 		if p, ok := e.byTag[a.Tag]; ok {
 			return e.restart(s, p, a)
@@ -38,6 +43,9 @@ func (e *Engine) start(s *session, a *codec.StartArgs) (*codec.StartResult, *cod
 		}
 	}
 
+	if cerr := checkCollect(a); cerr != nil {
+		return nil, cerr
+	}
 	p := &proc{h: e.newHandle(), tag: a.Tag, argv: cloneArgv(a.Argv), pidfd: -1, owner: s,
 		lease: time.Duration(a.Lease), timeout: time.Duration(a.Timeout), grace: time.Duration(a.Grace)}
 	if p.grace == 0 {
@@ -52,6 +60,7 @@ func (e *Engine) start(s *session, a *codec.StartArgs) (*codec.StartResult, *cod
 		return nil, cerr
 	}
 	proc, err := spawn.Start(sp)
+	kickReaper()
 	io.closeChildEnds()
 	if err != nil {
 		io.closeAll()
@@ -59,6 +68,7 @@ func (e *Engine) start(s *session, a *codec.StartArgs) (*codec.StartResult, *cod
 		return nil, e.spawnFailed(p, err)
 	}
 	e.register(p, proc, io, a)
+	e.noteCollect(p, a)
 	return &codec.StartResult{Handle: p.h, PID: uint32(p.pid), New: true, State: p.state}, nil
 }
 
