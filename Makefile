@@ -54,14 +54,16 @@ unit: deps build-race ## Run go test -race on PKGS against bin-race/tacetd
 	TACETD_BIN=$(abspath bin-race/tacetd) \
 		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
-interop: deps build ## Run the Python checks in spec/ against bin/tacetd
+interop: deps build ## Run the Python checks in spec/ and the Python package's tests against bin/tacetd
 	@export TACETD_BIN=$(abspath bin/tacetd); \
 	for f in spec/check_vectors.py spec/controller_test.py \
 		$(filter-out spec/controller_test.py,$(wildcard spec/*_test.py)); do \
 		if [ ! -f "$$f" ]; then echo "interop: $$f skipped: file absent"; continue; fi; \
 		echo "interop: $(PYTHON) $$f"; \
 		$(PYTHON) "$$f"; \
-	done
+	done; \
+	echo "interop: client/python/run_tests.sh"; \
+	client/python/run_tests.sh
 
 lint: deps ## Check gofmt, go vet and staticcheck
 	@files=$$($(SCRIPTS)/gofiles.sh); \

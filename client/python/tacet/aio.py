@@ -804,6 +804,8 @@ class AsyncClient:
             if p is None:
                 p = AsyncProcess(self, res.h, res.pid, res.state, res.new, streams)
                 self._procs[res.h] = p
+            else:
+                p.new = res.new
             return p
         return await self.call("proc.start", a, hook)
 
@@ -816,19 +818,23 @@ class AsyncClient:
             p = self._procs[h] = AsyncProcess(self, h, streams=streams)
         return p
 
-    async def run(self, argv, input: Optional[bytes] = None, timeout: Optional[float] = None,
+    async def run(self, argv, input: Optional[bytes] = None, wait_timeout: Optional[float] = None,
                   release: bool = True, **opts) -> Completed:
-        """Start, feed `input` to stdin, collect all output, wait for the exit."""
+        """Start, feed `input` to stdin, collect all output, wait for the exit
+        (at most `wait_timeout` s; `timeout` is the process timeout of StartArgs)."""
         if input is not None:
             opts.setdefault("stdin", "pipe")
         p = await self.start(argv, **opts)
-        outs = [await p.output(s) for s in p.streams]
 
-        async def feed():
+        async def body():
+            # Input first, then the subscriptions: output is retained from
+            # offset 0, so nothing is missed, and the daemon has the whole
+            # input before any output is asked for.
             if input is not None:
                 await p.write(input, eof=True)
-        coro = asyncio.gather(feed(), p.wait(), *(o.read_all(on_gap="skip") for o in outs))
-        _, ex, *data = await (asyncio.wait_for(coro, timeout) if timeout else coro)
+            outs = [await p.output(s) for s in p.streams]
+            return await asyncio.gather(p.wait(), *(o.read_all(on_gap="skip") for o in outs))
+        ex, *data = await (asyncio.wait_for(body(), wait_timeout) if wait_timeout else body())
         if release and not ex.open:
             try:
                 await p.release()

@@ -237,9 +237,9 @@ class Client:
     def process(self, h: int, streams=(1, 2)) -> Process:
         return Process(self._lt, self._a.process(h, streams))
 
-    def run(self, argv, input: Optional[bytes] = None, timeout: Optional[float] = None,
+    def run(self, argv, input: Optional[bytes] = None, wait_timeout: Optional[float] = None,
             **opts) -> Completed:
-        return self._run(self._a.run(argv, input=input, timeout=timeout, **opts))
+        return self._run(self._a.run(argv, input=input, wait_timeout=wait_timeout, **opts))
 
     def trigger(self, handles, at: int = 0) -> None:
         self._run(self._a.trigger(handles, at))
