@@ -19,6 +19,12 @@ func (e *Engine) onReaped(r reapResult) {
 	if !ok {
 		return // an orphaned descendant handed to the subreaper
 	}
+	if p.releasing && !p.released {
+		// A released child can end before the loop hears from its
+		// release: the exit waits for the release's instants.
+		p.pendingReap = &r
+		return
+	}
 	delete(e.byPID, r.pid)
 	p.stopTimers()
 	open := false

@@ -22,16 +22,18 @@ const (
 
 // proc is the record of one process, owned by the loop.
 type proc struct {
-	h         uint64
-	tag       string
-	argv      [][]byte
-	state     string
-	pid       int
-	pidfd     int
-	sp        *spawn.Process
-	pgrp      bool // the process leads its own process group
-	releasing bool // a staged start's release is scheduled
-	cg        *cgroup
+	h           uint64
+	tag         string
+	argv        [][]byte
+	state       string
+	pid         int
+	pidfd       int
+	sp          *spawn.Process
+	pgrp        bool        // the process leads its own process group
+	releasing   bool        // a staged start's release is scheduled
+	released    bool        // the loop has recorded the release's outcome
+	pendingReap *reapResult // the exit, when it came before the release's outcome
+	cg          *cgroup
 
 	owner    *session
 	lease    time.Duration

@@ -98,8 +98,14 @@ func (e *Engine) scheduleRelease(p *proc, at uint64) {
 	}()
 }
 
-// released records the outcome of a staged start's release.
+// released records the outcome of a staged start's release, then the
+// process's exit if it was reaped meanwhile.
 func (e *Engine) released(p *proc, rel stamp, x codec.Times, err error) {
+	p.released = true
+	if r := p.pendingReap; r != nil && err == nil {
+		p.pendingReap = nil
+		defer e.onReaped(*r)
+	}
 	p.times.ReleaseReal, p.times.ReleaseMono = rel.real, rel.mono
 	if err != nil {
 		// The child exits 127; its reaping is of no more interest.
