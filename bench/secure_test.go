@@ -43,19 +43,7 @@ func BenchmarkSecureThroughput(b *testing.B) {
 		subjects[i] = tacetCopy(ctx, c, size)
 	}
 
-	rate := make([]samples, len(subjects)) // MB/s
-	for i := 0; b.Loop(); i++ {
-		for _, k := range rotation(i, len(subjects)) {
-			dt, err := subjects[k]()
-			if err != nil {
-				b.Fatalf("%s: %v", names[k], err)
-			}
-			rate[k] = append(rate[k], float64(size)/1e6/dt.Seconds())
-		}
-	}
-	for k, name := range names {
-		b.ReportMetric(rate[k].median(), name+"-MB/s")
-	}
+	rate := measureRates(b, names, subjects, size)
 	for k := 1; k < len(names); k++ {
 		r := ratios(rate[k], rate[0])
 		b.ReportMetric(r.median(), names[k]+"/tcp")

@@ -41,7 +41,20 @@ func BenchmarkOutputThroughput(b *testing.B) {
 		tacetCopy(ctx, d.dial(d.unix), size),
 	}
 
-	rate := make([]samples, len(subjects)) // MB/s
+	rate := measureRates(b, names, subjects, size)
+	for _, k := range []int{1, 3} {
+		r := ratios(rate[k], rate[k-1])
+		b.ReportMetric(r.median(), names[k]+"/raw")
+		b.ReportMetric(r.min(), names[k]+"/raw-min")
+		b.ReportMetric(r.max(), names[k]+"/raw-max")
+	}
+}
+
+// measureRates runs every subject once per iteration, in a rotating
+// order, each copying size bytes, reports each one's median rate in MB/s
+// under its name, and returns the rates.
+func measureRates(b *testing.B, names []string, subjects []func() (time.Duration, error), size int64) []samples {
+	rate := make([]samples, len(subjects))
 	for i := 0; b.Loop(); i++ {
 		for _, k := range rotation(i, len(subjects)) {
 			dt, err := subjects[k]()
@@ -51,16 +64,10 @@ func BenchmarkOutputThroughput(b *testing.B) {
 			rate[k] = append(rate[k], float64(size)/1e6/dt.Seconds())
 		}
 	}
-
 	for k, name := range names {
 		b.ReportMetric(rate[k].median(), name+"-MB/s")
 	}
-	for _, k := range []int{1, 3} {
-		r := ratios(rate[k], rate[k-1])
-		b.ReportMetric(r.median(), names[k]+"/raw")
-		b.ReportMetric(r.min(), names[k]+"/raw-min")
-		b.ReportMetric(r.max(), names[k]+"/raw-max")
-	}
+	return rate
 }
 
 // tacetCopy returns a subject that starts a child writing size zero
