@@ -53,6 +53,7 @@ type Client struct {
 	done    chan struct{}  // closed when the reader has stopped
 	bg      sync.WaitGroup // unsubscribes of abandoned Streams
 	rd      reader         // decoders owned by the reader goroutine
+	files   fileRecvs      // file.get transfers (file.go)
 }
 
 // call is one request waiting for its response. The reader fills err and

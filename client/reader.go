@@ -137,6 +137,9 @@ func (c *Client) onEvent(id uint32, body []byte) error {
 // Stream, or keeps it until the Stream's subscribe response is read: the
 // daemon may send a subscription's first output before that response.
 func (c *Client) onSubEvent(sub uint32, name string, body []byte) error {
+	if name == codec.EventFile || name == codec.EventFileEnd {
+		return c.onFileEvent(sub, name, body)
+	}
 	var ev subEvent
 	var err error
 	switch name {

@@ -52,6 +52,13 @@ var bodyTypes = []bodyType{
 	{"sample args", func() Message { return new(SampleArgs) }},
 	{"sample.subscribe result", func() Message { return new(SampleSubResult) }},
 	{"sample", func() Message { return new(Sample) }},
+	{"file.put args", func() Message { return new(PutArgs) }},
+	{"file.put result", func() Message { return new(PutResult) }},
+	{"file.get args", func() Message { return new(GetArgs) }},
+	{"file.get result", func() Message { return new(GetResult) }},
+	{"file", func() Message { return new(File) }},
+	{"fileend", func() Message { return new(FileEnd) }},
+	{"proc.collect result", func() Message { return new(CollectResult) }},
 }
 
 // Body types by kind, method and event name, as a daemon and a controller
@@ -79,6 +86,9 @@ var (
 		MethodSampleOnce:  func() Message { return new(SampleArgs) },
 		MethodSampleSub:   func() Message { return new(SampleArgs) },
 		MethodSampleUnsub: func() Message { return new(UnsubscribeArgs) },
+		MethodFilePut:     func() Message { return new(PutArgs) },
+		MethodFileGet:     func() Message { return new(GetArgs) },
+		MethodCollect:     func() Message { return new(HandleArgs) },
 	}
 	resultTypes = map[string]func() Message{
 		MethodHostInfo:   func() Message { return new(HostInfo) },
@@ -90,12 +100,16 @@ var (
 		MethodRead:       func() Message { return new(ReadResult) },
 		MethodSampleOnce: func() Message { return new(Sample) },
 		MethodSampleSub:  func() Message { return new(SampleSubResult) },
+		MethodFilePut:    func() Message { return new(PutResult) },
+		MethodFileGet:    func() Message { return new(GetResult) },
+		MethodCollect:    func() Message { return new(CollectResult) },
 	}
 	eventTypes = map[string]func() Message{
 		EventOut: func() Message { return new(Out) }, EventGap: func() Message { return new(Gap) },
 		EventEOS: func() Message { return new(EOS) }, EventState: func() Message { return new(State) },
 		EventExit: func() Message { return new(Exit) }, EventFailed: func() Message { return new(Failed) },
 		EventSample: func() Message { return new(Sample) },
+		EventFile:   func() Message { return new(File) }, EventFileEnd: func() Message { return new(FileEnd) },
 	}
 )
 

@@ -99,6 +99,29 @@ func sampleStart() *StartArgs {
 	}
 }
 
+func samplePut() *PutArgs {
+	return &PutArgs{Path: []byte("/srv/data/model.\xff.bin"), Size: 5 << 30, SHA: pattern(32, 5),
+		Mode: 0o640, Mtime: sampleReal, Resume: true, Sync: true, Offset: 0,
+		Data: []byte("\x00\x01\x02 header"), MkDirs: true}
+}
+
+func sampleGetList() *GetResult {
+	return &GetResult{Mode: 0o755, Mtime: sampleReal, Files: []FileEntry{
+		{Path: []byte(""), Dir: true, Mode: 0o755, Mtime: sampleReal},
+		{Path: []byte("bin"), Dir: true, Mode: 0o700, Mtime: sampleReal - 1},
+		{Path: []byte("bin/run.\xff"), Size: sampleOffset, Mode: 0o4755, Mtime: sampleReal - 2},
+	}}
+}
+
+func sampleCollect() *CollectResult {
+	return &CollectResult{Files: []Collected{
+		{Path: []byte("/home/alice/runs/042/metrics.json"),
+			Kept: []byte("/var/lib/tacet/collect/a3f100000000002a/0-metrics.json"),
+			Size: 4096, SHA: pattern(32, 6), Mode: 0o644, Mtime: sampleReal},
+		{Path: []byte("core.\xff"), Mode: 0, Errno: 2, Sys: "ENOENT"},
+	}}
+}
+
 func sampleHostInfo() *HostInfo {
 	return &HostInfo{
 		Version: "0.1.0", Revision: "4f2c9e1a7b3d", Instance: pattern(16, 0x10),
@@ -226,6 +249,10 @@ func requestSamples() []sample {
 			&SampleArgs{Sources: []string{SourceCPU, SourceNet}, Devs: [][]byte{[]byte("veth\xff0")},
 				Period: 10_000_000}),
 		req(22, MethodSampleUnsub, "end a sample subscription", &UnsubscribeArgs{Sub: 4}),
+		req(23, MethodFilePut, "open a put of 5 GiB, resuming, with its first chunk", samplePut()),
+		req(24, MethodFileGet, "get a file past 4 GiB, resuming, with 4 MiB of credit",
+			&GetArgs{Path: []byte("/srv/runs/042/trace.\xff"), Offset: sampleOffset, Credit: 4 << 20}),
+		req(25, MethodCollect, "keep the files of an ended process", &HandleArgs{Handle: sampleHandle}),
 	}
 }
 
@@ -250,6 +277,10 @@ func responseSamples() []sample {
 		res(21, MethodSampleSub, "sample.subscribe result, period rounded up to 20 ms",
 			&SampleSubResult{Sub: 4, Period: 20_000_000}),
 		res(20, MethodSampleOnce, "sample.once result: every source", sampleSample(0)),
+		res(23, MethodFilePut, "file.put result: resume after 4 MiB",
+			&PutResult{Xfer: 2, Have: 4 << 20, Credit: 8 << 20, Chunk: 256 << 10}),
+		res(24, MethodFileGet, "file.get result of a tree listing", sampleGetList()),
+		res(25, MethodCollect, "proc.collect result: one kept, one missing", sampleCollect()),
 		{name: "response-error", desc: "SPAWN_FAILED with step and errno", kind: KindResponse,
 			id: 7, method: MethodStart, body: sampleSpawnError(), isErr: true},
 	}
@@ -272,6 +303,10 @@ func eventSamples() []sample {
 			PID: samplePIDMax, State: "running", Real: sampleReal, Mono: sampleMono}),
 		ev(0, "killed by SIGKILL after its timeout", ptr(sampleExit())),
 		ev(4, "the sixth sample of subscription 4, after a skip", sampleSample(6)),
+		ev(5, "bytes of a file.get transfer past 4 GiB", &File{K: EventFile, Xfer: 5,
+			Offset: sampleOffset, Data: []byte("\x00\x01\xff\xfe trace")}),
+		ev(5, "end of a file.get transfer, the file changed", &FileEnd{K: EventFileEnd, Xfer: 5,
+			Size: sampleOffset + 4096, SHA: pattern(32, 7), Changed: true}),
 		ev(0, "chdir failed with ENOENT", &Failed{K: EventFailed, Handle: sampleHandle,
 			Step: "chdir", Errno: 2, Sys: "ENOENT", Real: sampleReal, Mono: sampleMono}),
 	}

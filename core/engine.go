@@ -64,6 +64,8 @@ type Engine struct {
 	later    []func() // run after the current request's response
 	smp      sampling // sample subscriptions and the sampler (sample_sub.go)
 
+	files fileState // file transfers and collected files (file_*.go); owned by the loop
+
 	wg sync.WaitGroup // pumps and session goroutines
 }
 

@@ -62,6 +62,7 @@ func (e *Engine) onReaped(r reapResult) {
 	if p.stdin != nil {
 		p.stdin.abandon()
 	}
+	e.keepCollected(p)
 	p.setState(stateExited, r.at)
 	p.notify(ex)
 	for _, w := range p.waiters {

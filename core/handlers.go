@@ -123,6 +123,8 @@ func (e *Engine) dispatch(s *session, id uint32, method string, a []byte) (msgp.
 		return e.read(&x.read)
 	case codec.MethodSampleOnce, codec.MethodSampleSub, codec.MethodSampleUnsub:
 		return e.dispatchSample(s, id, method, a)
+	case codec.MethodFilePut, codec.MethodFileGet, codec.MethodCollect:
+		return e.dispatchFile(s, id, method, a)
 	}
 	return nil, codec.NewError(codec.CodeUnsupported, "method "+method+" is not served by this daemon")
 }
@@ -134,6 +136,7 @@ var served = []string{
 	codec.MethodList, codec.MethodWait, codec.MethodRelease, codec.MethodSubscribe,
 	codec.MethodUnsubscribe, codec.MethodRead,
 	codec.MethodSampleOnce, codec.MethodSampleSub, codec.MethodSampleUnsub,
+	codec.MethodFilePut, codec.MethodFileGet, codec.MethodCollect,
 }
 
 // empty is the result of methods that return nothing but success.
@@ -298,6 +301,7 @@ func (e *Engine) release(p *proc) (msgp.Marshaler, *codec.Error) {
 
 func (e *Engine) forget(p *proc) {
 	delete(e.procs, p.h)
+	e.dropCollected(p.h)
 	if p.tag != "" && e.byTag[p.tag] == p {
 		delete(e.byTag, p.tag)
 	}

@@ -113,6 +113,7 @@ func (s *session) request(id uint32, body []byte, handled chan struct{}) error {
 func (e *Engine) sessionEnded(s *session) {
 	delete(e.sessions, s)
 	e.endSampleSubs(s)
+	e.endFiles(s)
 	s.mu.Lock()
 	subs := s.subs
 	s.subs = nil

@@ -44,6 +44,7 @@ type session struct {
 	pings  []pingReq
 	subs   []*sub
 	ssubs  []*sampleSub // sample subscriptions (sample_sub.go)
+	gets   []*getXfer   // file.get transfers (file_get.go)
 	nextID uint32
 	closed bool
 	over   bool // the control backlog overflowed
@@ -186,6 +187,7 @@ func (s *session) addCredit(id uint32, n uint64) {
 			sb.credit += n
 		}
 	}
+	s.addGetCreditLocked(id, n)
 	s.mu.Unlock()
 	s.wakeup()
 }

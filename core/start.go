@@ -43,6 +43,9 @@ func (e *Engine) start(s *session, a *codec.StartArgs) (*codec.StartResult, *cod
 		}
 	}
 
+	if cerr := checkCollect(a); cerr != nil {
+		return nil, cerr
+	}
 	p := &proc{h: e.newHandle(), tag: a.Tag, argv: cloneArgv(a.Argv), pidfd: -1, owner: s,
 		lease: time.Duration(a.Lease), timeout: time.Duration(a.Timeout), grace: time.Duration(a.Grace)}
 	if p.grace == 0 {
@@ -65,6 +68,7 @@ func (e *Engine) start(s *session, a *codec.StartArgs) (*codec.StartResult, *cod
 		return nil, e.spawnFailed(p, err)
 	}
 	e.register(p, proc, io, a)
+	e.noteCollect(p, a)
 	return &codec.StartResult{Handle: p.h, PID: uint32(p.pid), New: true, State: p.state}, nil
 }
 

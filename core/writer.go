@@ -104,6 +104,10 @@ func (w *writer) sendBulk() (bool, error) {
 	if err != nil {
 		return sent, err
 	}
+	files, err := w.sendFiles()
+	if sent = sent || files; err != nil {
+		return sent, err
+	}
 	for i := range w.subs {
 		sb := w.subs[(w.next+i)%len(w.subs)]
 		ok, err := w.sendOne(sb)

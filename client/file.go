@@ -1,0 +1,613 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"gitlab.com/tacet/tacet/codec"
+)
+
+// Files (spec/PROTOCOL.md 11.13, 11.16, 11.17). Put sends a file or a
+// tree with file.put, a window of chunks in flight; Get lists the remote
+// path with file.get and fetches each file, its bytes arriving as events
+// under credit. Both keep mode and modification time, and both resume:
+// the daemon keeps the part file of an interrupted put, and Get keeps a
+// local part file.
+
+// getWindow is the credit of a file.get transfer, and the most bytes of
+// it the reader goroutine may hand over without their being written.
+const getWindow = 4 << 20
+
+// smallFile is the size up to which a put sends the whole file in its
+// opening request, one round trip, without looking for a part file.
+const smallFile = 64 << 10
+
+// Progress is how far a transfer has come.
+type Progress struct {
+	Host      int   // the host's index, in a Group; 0 otherwise
+	Files     int   // files of the transfer
+	FilesDone int   // files verified in place
+	Bytes     int64 // bytes of all the files
+	BytesDone int64 // bytes in place, resumed bytes included
+	Sent      int64 // bytes of file data that crossed the connection
+}
+
+// TransferResult is what a Put or Get did.
+type TransferResult struct {
+	Files int   // files transferred
+	Dirs  int   // directories created or updated
+	Bytes int64 // bytes of the files
+	Sent  int64 // bytes that crossed the connection; less than Bytes after a resume
+}
+
+// FileOption configures Put, Get and CollectTo.
+type FileOption func(*fileConfig)
+
+type fileConfig struct {
+	progress func(Progress)
+	sync     bool
+	host     int
+}
+
+// WithProgress has fn called with the progress of the transfer after
+// each chunk is acknowledged or written, from the transfer's goroutine.
+func WithProgress(fn func(Progress)) FileOption {
+	return func(c *fileConfig) { c.progress = fn }
+}
+
+// WithSync makes the daemon flush each put file to disk before it
+// reports it done.
+func WithSync(on bool) FileOption { return func(c *fileConfig) { c.sync = on } }
+
+func withHost(i int) FileOption { return func(c *fileConfig) { c.host = i } }
+
+// tracker counts a transfer's progress and reports it.
+type tracker struct {
+	cfg fileConfig
+	p   Progress
+}
+
+func newTracker(opts []FileOption, files int, bytes int64) *tracker {
+	t := &tracker{}
+	for _, o := range opts {
+		o(&t.cfg)
+	}
+	t.p = Progress{Host: t.cfg.host, Files: files, Bytes: bytes}
+	return t
+}
+
+func (t *tracker) add(done, sent int64) {
+	t.p.BytesDone += done
+	t.p.Sent += sent
+	if t.cfg.progress != nil {
+		t.cfg.progress(t.p)
+	}
+}
+
+func (t *tracker) fileDone() {
+	t.p.FilesDone++
+	t.add(0, 0)
+}
+
+// putEntry is one file or directory of a put, hashed once however many
+// hosts it goes to.
+type putEntry struct {
+	local, rel string // rel is slash-separated, "" for the root itself
+	dir        bool
+	size       int64
+	mode       uint32
+	mtime      int64
+	sha        []byte
+}
+
+// putPlan is what a Put sends: the files, then the directories deepest
+// first, so that the files written do not change the directories' times.
+type putPlan struct {
+	entries []putEntry
+	files   int
+	bytes   int64
+}
+
+// planPut walks local and hashes every regular file. Symbolic links and
+// special files are skipped.
+func planPut(local string) (*putPlan, error) {
+	plan := &putPlan{}
+	var dirs []putEntry
+	err := filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(local, p)
+		if rel == "." {
+			rel = ""
+		}
+		e := putEntry{local: p, rel: filepath.ToSlash(rel), dir: d.IsDir(),
+			mode: fileMode(info), mtime: info.ModTime().UnixNano()}
+		if e.dir {
+			dirs = append(dirs, e)
+			return nil
+		}
+		e.size = info.Size()
+		if e.sha, err = hashFile(p); err != nil {
+			return err
+		}
+		plan.entries = append(plan.entries, e)
+		plan.files++
+		plan.bytes += e.size
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("put: %w", err)
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		plan.entries = append(plan.entries, dirs[i])
+	}
+	return plan, nil
+}
+
+func hashFile(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
+}
+
+// fileMode returns the permission bits with setuid, setgid and sticky in
+// their octal places, as the protocol has them.
+func fileMode(info fs.FileInfo) uint32 {
+	m := uint32(info.Mode().Perm())
+	for bit, v := range map[fs.FileMode]uint32{fs.ModeSetuid: 0o4000, fs.ModeSetgid: 0o2000,
+		fs.ModeSticky: 0o1000} {
+		if info.Mode()&bit != 0 {
+			m |= v
+		}
+	}
+	return m
+}
+
+// goMode is the inverse of fileMode.
+func goMode(m uint32) fs.FileMode {
+	fm := fs.FileMode(m & 0o777)
+	if m&0o4000 != 0 {
+		fm |= fs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		fm |= fs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		fm |= fs.ModeSticky
+	}
+	return fm
+}
+
+// Put copies local, a file or a directory tree, to the absolute path
+// remote on the daemon's machine, creating missing parent directories.
+// Every file is checked by its SHA-256 and appears under its name only
+// when whole; a put interrupted by a lost connection resumes where the
+// daemon's part file ends when Put is called again.
+func (c *Client) Put(ctx context.Context, local, remote string, opts ...FileOption) (TransferResult, error) {
+	plan, err := planPut(local)
+	if err != nil {
+		return TransferResult{}, err
+	}
+	return c.putPlan(ctx, plan, remote, opts)
+}
+
+// putPlan sends plan to the tree rooted at remote.
+func (c *Client) putPlan(ctx context.Context, plan *putPlan, remote string, opts []FileOption) (TransferResult, error) {
+	var res TransferResult
+	if !path.IsAbs(remote) {
+		return res, fmt.Errorf("put: remote path %q is not absolute", remote)
+	}
+	t := newTracker(opts, plan.files, plan.bytes)
+	for i := range plan.entries {
+		e := &plan.entries[i]
+		target := path.Join(remote, e.rel)
+		if e.dir {
+			a := codec.PutArgs{Path: []byte(target), Mode: e.mode, Mtime: uint64(e.mtime),
+				MkDirs: true, Dir: true}
+			if err := c.Call(ctx, codec.MethodFilePut, &a, nil); err != nil {
+				return res, fmt.Errorf("put %s: %w", target, err)
+			}
+			res.Dirs++
+			continue
+		}
+		sent, err := c.putFile(ctx, e, target, t)
+		res.Sent += sent
+		if err != nil {
+			return res, fmt.Errorf("put %s: %w", target, err)
+		}
+		res.Files++
+		res.Bytes += e.size
+		t.fileDone()
+	}
+	return res, nil
+}
+
+// putAck is the answer to one chunk, handed from the reader.
+type putAck struct {
+	r   *codec.PutResult
+	n   int64
+	err error
+}
+
+// putFile sends one file and returns the bytes of it that it sent.
+func (c *Client) putFile(ctx context.Context, e *putEntry, target string, t *tracker) (int64, error) {
+	f, err := os.Open(e.local)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	a := codec.PutArgs{Path: []byte(target), Size: uint64(e.size), SHA: e.sha, Mode: e.mode,
+		Mtime: uint64(e.mtime), MkDirs: true, Sync: t.cfg.sync}
+	if e.size <= smallFile {
+		// One round trip: the whole file rides in the opening request.
+		a.Data = make([]byte, e.size)
+		if _, err := io.ReadFull(f, a.Data); err != nil {
+			return 0, err
+		}
+	} else {
+		a.Resume = true
+	}
+	var r codec.PutResult
+	if err := c.Call(ctx, codec.MethodFilePut, &a, &r); err != nil {
+		return 0, err
+	}
+	t.add(int64(r.Have), int64(len(a.Data)))
+	if r.Done {
+		return int64(len(a.Data)), nil
+	}
+	sent, err := c.putChunks(ctx, f, e.size, &r, t)
+	return sent + int64(len(a.Data)), err
+}
+
+// putChunks sends the rest of a file from r.Have on, keeping at most
+// r.Credit bytes unanswered.
+func (c *Client) putChunks(ctx context.Context, f *os.File, size int64, r *codec.PutResult, t *tracker) (int64, error) {
+	chunk, credit := int64(max(r.Chunk, 4096)), int64(max(r.Credit, uint64(r.Chunk)))
+	acks := make(chan putAck, credit/chunk+2)
+	buf := make([]byte, chunk)
+	off, inflight, outstanding, sent := int64(r.Have), int64(0), 0, int64(0)
+	done := false
+	for !done {
+		if off < size && inflight < credit {
+			n, err := f.ReadAt(buf[:min(chunk, size-off)], off)
+			if n == 0 {
+				return sent, fmt.Errorf("read %s at %d: %v", f.Name(), off, err)
+			}
+			a := codec.PutArgs{Xfer: r.Xfer, Offset: uint64(off), Data: buf[:n]}
+			res := new(codec.PutResult)
+			nn := int64(n)
+			_, err = c.begin(codec.MethodFilePut, &a, res, func(err error) {
+				acks <- putAck{res, nn, err}
+			})
+			if err != nil {
+				return sent, err
+			}
+			off, inflight, sent = off+nn, inflight+nn, sent+nn
+			outstanding++
+			continue
+		}
+		if outstanding == 0 {
+			return sent, errors.New("the daemon did not report the file done")
+		}
+		select {
+		case ack := <-acks:
+			outstanding--
+			inflight -= ack.n
+			if ack.err != nil {
+				return sent, ack.err
+			}
+			t.add(ack.n, ack.n)
+			done = ack.r.Done
+		case <-ctx.Done():
+			return sent, context.Cause(ctx)
+		case <-c.done:
+			return sent, c.Err()
+		}
+	}
+	return sent, nil
+}
+
+// Get copies the file or tree at the absolute path remote on the
+// daemon's machine into localDir, under remote's last element, with mode
+// and modification time. A file whose bytes changed while they were read
+// is an error. An interrupted Get resumes from the local part file.
+func (c *Client) Get(ctx context.Context, remote, localDir string, opts ...FileOption) (TransferResult, error) {
+	var res TransferResult
+	var l codec.GetResult
+	if err := c.Call(ctx, codec.MethodFileGet, &codec.GetArgs{Path: []byte(remote), List: true}, &l); err != nil {
+		return res, fmt.Errorf("get %s: %w", remote, err)
+	}
+	var total int64
+	nfiles := 0
+	for _, e := range l.Files {
+		if !e.Dir {
+			total += int64(e.Size)
+			nfiles++
+		}
+	}
+	t := newTracker(opts, nfiles, total)
+	if err := os.MkdirAll(localDir, 0o755); err != nil {
+		return res, err
+	}
+	root := filepath.Join(localDir, path.Base(remote))
+	for _, e := range l.Files {
+		local := filepath.Join(root, filepath.FromSlash(string(e.Path)))
+		if e.Dir {
+			if err := os.MkdirAll(local, 0o755); err != nil {
+				return res, err
+			}
+			continue
+		}
+		sent, err := c.getFile(ctx, path.Join(remote, string(e.Path)), local, t)
+		res.Sent += sent
+		if err != nil {
+			return res, fmt.Errorf("get %s: %w", path.Join(remote, string(e.Path)), err)
+		}
+		res.Files++
+		res.Bytes += int64(e.Size)
+		t.fileDone()
+	}
+	// Directories last, deepest first, so that their times stay as set.
+	for i := len(l.Files) - 1; i >= 0; i-- {
+		if e := l.Files[i]; e.Dir {
+			local := filepath.Join(root, filepath.FromSlash(string(e.Path)))
+			os.Chmod(local, goMode(e.Mode))
+			os.Chtimes(local, time.Time{}, time.Unix(0, int64(e.Mtime)))
+			res.Dirs++
+		}
+	}
+	return res, nil
+}
+
+// getRecv is one file.get transfer being received. The reader goroutine
+// hands it events through ch, which the credit bounds.
+type getRecv struct {
+	ch chan getEvent
+}
+
+type getEvent struct {
+	off  uint64
+	data []byte
+	end  *codec.FileEnd
+}
+
+// fileRecvs are the file.get transfers of a Client. The daemon may send
+// a transfer's first events before the response that names it, so events
+// of unknown transfers are kept while a file.get is unanswered.
+type fileRecvs struct {
+	mu          sync.Mutex
+	gets        map[uint32]*getRecv
+	pending     int // file.get calls not answered yet
+	orphans     map[uint32][]getEvent
+	orphanBytes int
+}
+
+// onFileEvent hands a file or fileend event to its transfer.
+func (c *Client) onFileEvent(x uint32, name string, body []byte) error {
+	var ev getEvent
+	switch name {
+	case codec.EventFile:
+		var f codec.File
+		if codec.Unmarshal(body, &f, "file event") != nil {
+			return nil
+		}
+		ev.off, ev.data = f.Offset, f.Data
+	default:
+		ev.end = new(codec.FileEnd)
+		if codec.Unmarshal(body, ev.end, "fileend event") != nil {
+			return nil
+		}
+	}
+	fr := &c.files
+	fr.mu.Lock()
+	g := fr.gets[x]
+	if ev.end != nil {
+		delete(fr.gets, x)
+	}
+	if g == nil && fr.pending > 0 {
+		fr.orphanBytes += len(ev.data)
+		if fr.orphanBytes > fr.pending*(getWindow+maxChunk) {
+			fr.mu.Unlock()
+			return fmt.Errorf("daemon sent %d bytes to unknown transfers, beyond the credit granted",
+				fr.orphanBytes)
+		}
+		if fr.orphans == nil {
+			fr.orphans = make(map[uint32][]getEvent)
+		}
+		fr.orphans[x] = append(fr.orphans[x], ev)
+	}
+	fr.mu.Unlock()
+	if g == nil {
+		return nil // cancelled, or kept above
+	}
+	select {
+	case g.ch <- ev:
+		return nil
+	default:
+		return fmt.Errorf("daemon sent transfer %d more than its credit", x)
+	}
+}
+
+// getFile fetches one remote file into local through a part file beside
+// it, and returns the bytes received.
+func (c *Client) getFile(ctx context.Context, remote, local string, t *tracker) (int64, error) {
+	part := filepath.Join(filepath.Dir(local), "."+filepath.Base(local)+".tacet-get.part")
+	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	have, err := io.Copy(h, f)
+	if err != nil {
+		return 0, err
+	}
+
+	g := &getRecv{ch: make(chan getEvent, getWindow/(64<<10)+4)}
+	var r codec.GetResult
+	a := codec.GetArgs{Path: []byte(remote), Offset: uint64(have), Credit: getWindow}
+	fr := &c.files
+	fr.mu.Lock()
+	fr.pending++
+	fr.mu.Unlock()
+	cl, err := c.begin(codec.MethodFileGet, &a, &r, func(err error) {
+		fr.mu.Lock()
+		defer fr.mu.Unlock()
+		fr.pending--
+		if err != nil {
+			return
+		}
+		ended := false
+		for _, ev := range fr.orphans[r.Xfer] {
+			fr.orphanBytes -= len(ev.data)
+			g.ch <- ev // room: the channel holds the whole credit
+			ended = ev.end != nil
+		}
+		delete(fr.orphans, r.Xfer)
+		if fr.gets == nil {
+			fr.gets = make(map[uint32]*getRecv)
+		}
+		if !ended {
+			fr.gets[r.Xfer] = g
+		}
+	})
+	if err != nil {
+		fr.mu.Lock()
+		fr.pending--
+		fr.mu.Unlock()
+		return 0, err
+	}
+	if err := c.await(ctx, cl); err != nil {
+		if errors.Is(err, ErrBadArgs) {
+			os.Remove(part)
+		}
+		return 0, err
+	}
+	t.add(have, 0)
+	recv, err := c.receive(ctx, f, h, g, &r, have, t)
+	if err != nil {
+		return recv, err
+	}
+	if err := f.Chmod(goMode(r.Mode)); err != nil {
+		return recv, err
+	}
+	f.Close()
+	os.Chtimes(part, time.Time{}, time.Unix(0, int64(r.Mtime)))
+	return recv, os.Rename(part, local)
+}
+
+// receive writes the events of one transfer until its fileend, granting
+// credit as it writes, and checks the sum.
+func (c *Client) receive(ctx context.Context, f *os.File, h hash.Hash, g *getRecv, r *codec.GetResult, off int64, t *tracker) (int64, error) {
+	var recv, unacked int64
+	for {
+		var ev getEvent
+		select {
+		case ev = <-g.ch:
+		case <-ctx.Done():
+			c.Call(context.Background(), codec.MethodFileGet, &codec.GetArgs{Xfer: r.Xfer}, nil)
+			return recv, context.Cause(ctx)
+		case <-c.done:
+			return recv, c.Err()
+		}
+		if ev.end != nil {
+			sum := h.Sum(nil)
+			switch {
+			case ev.end.Changed:
+				return recv, errors.New("the file changed while it was read")
+			case !bytes.Equal(sum, ev.end.SHA) || off != int64(r.Size):
+				f.Truncate(0)
+				return recv, errors.New("the bytes received do not match the daemon's SHA-256")
+			}
+			return recv, nil
+		}
+		if ev.off != uint64(off) {
+			return recv, fmt.Errorf("file event at offset %d, want %d", ev.off, off)
+		}
+		if _, err := f.WriteAt(ev.data, off); err != nil {
+			return recv, err
+		}
+		h.Write(ev.data)
+		n := int64(len(ev.data))
+		off, recv, unacked = off+n, recv+n, unacked+n
+		if unacked >= getWindow/2 {
+			c.sendCredit(r.Xfer, uint64(unacked))
+			unacked = 0
+		}
+		t.add(n, n)
+	}
+}
+
+// Collect returns what the daemon kept of the files the process named
+// in StartArgs.Collect, once it has ended and the copies are made.
+func (p *Process) Collect(ctx context.Context) ([]codec.Collected, error) {
+	var r codec.CollectResult
+	if err := p.c.Call(ctx, codec.MethodCollect, &codec.HandleArgs{Handle: p.Handle}, &r); err != nil {
+		return nil, err
+	}
+	return r.Files, nil
+}
+
+// CollectTo collects the process's files and gets each kept copy into
+// localDir, under the last element of the path it was collected from.
+// A path of which nothing was kept is reported in the returned records
+// (Errno, Sys), not as an error.
+func (p *Process) CollectTo(ctx context.Context, localDir string, opts ...FileOption) ([]codec.Collected, TransferResult, error) {
+	var res TransferResult
+	files, err := p.Collect(ctx)
+	if err != nil {
+		return nil, res, err
+	}
+	var total int64
+	for _, f := range files {
+		total += int64(f.Size)
+	}
+	t := newTracker(opts, len(files), total)
+	if err := os.MkdirAll(localDir, 0o755); err != nil {
+		return files, res, err
+	}
+	for _, f := range files {
+		if len(f.Kept) == 0 {
+			continue
+		}
+		local := filepath.Join(localDir, filepath.Base(string(f.Path)))
+		sent, err := p.c.getFile(ctx, string(f.Kept), local, t)
+		res.Sent += sent
+		if err != nil {
+			return files, res, fmt.Errorf("get %s: %w", f.Kept, err)
+		}
+		os.Chtimes(local, time.Time{}, time.Unix(0, int64(f.Mtime)))
+		res.Files++
+		res.Bytes += int64(f.Size)
+		t.fileDone()
+	}
+	return files, res, nil
+}
