@@ -89,6 +89,14 @@ func New(cfg Config) (*Engine, error) {
 		return nil, errors.New("core: become child subreaper: " + err.Error())
 	}
 	if cfg.StateDir != "" {
+		// Paths under the state dir go on the wire (collected files), and
+		// the keeper opens spools after the daemon is gone: both need them
+		// absolute.
+		abs, err := filepath.Abs(cfg.StateDir)
+		if err != nil {
+			return nil, err
+		}
+		cfg.StateDir = abs
 		if err := os.MkdirAll(filepath.Join(cfg.StateDir, "spool"), 0o700); err != nil {
 			return nil, err
 		}

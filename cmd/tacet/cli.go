@@ -27,6 +27,8 @@ type cli struct {
 	stdout io.Writer
 	stderr io.Writer
 	json   *jsonLines
+
+	collectDir string // run --collect-dir
 }
 
 // dial connects to the daemon at addr.

@@ -207,3 +207,16 @@ func (e *envList) Set(s string) error {
 	*e = append(*e, s)
 	return nil
 }
+
+// pathList is a repeatable flag of paths.
+type pathList []string
+
+func (p *pathList) String() string { return strings.Join(*p, " ") }
+
+func (p *pathList) Set(s string) error {
+	if s == "" {
+		return fmt.Errorf("empty path")
+	}
+	*p = append(*p, s)
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -28,6 +29,8 @@ type startFlags struct {
 	cpus    string
 	stdin   bool
 	tag     string
+	collect pathList // paths to collect when the process exits
+	into    string   // where run puts what it collected
 }
 
 func newStartFlags(name string) (*flag.FlagSet, *startFlags) {
@@ -39,6 +42,8 @@ func newStartFlags(name string) (*flag.FlagSet, *startFlags) {
 	fs.StringVar(&f.cpus, "cpus", "", "CPU affinity `LIST`, e.g. 0-3,6; default the daemon's")
 	fs.BoolVar(&f.stdin, "stdin", false, "forward tacet's stdin to the process; default /dev/null")
 	fs.StringVar(&f.tag, "tag", "", "idempotency `TAG`: a retry with the same tag and argv starts nothing new")
+	fs.Var(&f.collect, "collect", "`PATH` on the host to keep when the process exits; run fetches it into --collect-dir; repeatable")
+	fs.StringVar(&f.into, "collect-dir", "collected", "local `DIR` for the files of --collect, one subdirectory per host")
 	return fs, f
 }
 
@@ -60,6 +65,9 @@ func (f *startFlags) startArgs(argv []string) (*codec.StartArgs, error) {
 	}
 	for _, kv := range f.env {
 		a.Env.Set = append(a.Env.Set, []byte(kv))
+	}
+	for _, path := range f.collect {
+		a.Collect = append(a.Collect, []byte(path))
 	}
 	if f.stdin {
 		a.Stdin.Mode = "pipe"
@@ -96,7 +104,11 @@ func cmdRun(ctx context.Context, t *cli, args []string) int {
 	if ff.at != "" && !ff.sync {
 		return t.fail(usagef("--at needs --sync"))
 	}
+	t.collectDir = sf.into
 	if ff.wantsFanout(t.opts.hosts) {
+		if len(sf.collect) > 0 {
+			return t.fail(usagef("--collect takes one host for now; use tacet get for many"))
+		}
 		if sf.stdin {
 			return t.fail(usagef("--stdin takes one host: tacet's stdin can be read once"))
 		}
@@ -165,7 +177,32 @@ func (t *cli) runOn(ctx context.Context, addr string, a *codec.StartArgs) int {
 			return t.fail(err)
 		}
 	}
+	if len(a.Collect) > 0 {
+		if err := t.fetchCollected(ctx, addr, r, p.Handle); err != nil {
+			t.warnf(addr, "collect: %v", err)
+		}
+	}
 	return t.reportExit(addr, ex)
+}
+
+// fetchCollected gets the files a process's start named for collection
+// into --collect-dir/HOST.
+func (t *cli) fetchCollected(ctx context.Context, addr string, r *client.Redialer, h uint64) error {
+	c, err := r.Client(ctx)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(t.collectDir, hostName(addr))
+	files, _, err := c.Process(h).CollectTo(ctx, dir)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if f.Errno != 0 {
+			t.warnf(addr, "collect %s: %s", f.Path, f.Sys)
+		}
+	}
+	return nil
 }
 
 // waitExit waits for process h, again on a new connection when one drops.
