@@ -25,7 +25,8 @@ const kcpPingEvery = 4 * time.Second
 type idleSubject struct {
 	name    string
 	pid     int
-	clients int // idle controllers connected to it
+	clients int  // idle controllers connected to it
+	tree    bool // sum pid and its descendants, as for sshd's sessions
 	before  procSample
 	wakeups samples // per second, one per window
 	cpuUs   samples // µs on CPU per second, from schedstat
@@ -38,6 +39,8 @@ type idleSubject struct {
 // once, beside the floor (bench/internal/acceptor, a Go process blocked
 // in Accept), and all are measured over the same window: 20 s, 5 s in a
 // smoke run, or $TACET_BENCH_IDLE_WINDOW. An iteration is one window.
+// A private sshd and supervisord are measured over it too
+// (peerIdleSubjects).
 func BenchmarkIdleWakeups(b *testing.B) {
 	// The settling time covers one KCP keepalive tick of the daemon
 	// (5 s), the first moment a new session can be found idle; before
@@ -68,6 +71,7 @@ func BenchmarkIdleWakeups(b *testing.B) {
 		add(tr+"1", tr == "kcp", tr, 1)
 		add(tr+"10", tr == "kcp", tr, 10)
 	}
+	subs = append(subs, peerIdleSubjects(b)...)
 	time.Sleep(settle) // let the handshakes' goroutines and timers die down
 
 	for b.Loop() {
@@ -80,12 +84,12 @@ func BenchmarkIdleWakeups(b *testing.B) {
 func measureIdle(b *testing.B, subs []*idleSubject, window time.Duration) {
 	t0 := time.Now()
 	for _, s := range subs {
-		s.before = mustReadProc(b, s.pid)
+		s.before = s.read(b)
 	}
 	time.Sleep(window)
 	secs := time.Since(t0).Seconds()
 	for _, s := range subs {
-		after := mustReadProc(b, s.pid)
+		after := s.read(b)
 		s.wakeups = append(s.wakeups, float64(after.ctxsw-s.before.ctxsw)/secs)
 		s.cpuUs = append(s.cpuUs, float64(after.runNs-s.before.runNs)/1e3/secs)
 		s.ticks = append(s.ticks, float64(after.ticks-s.before.ticks)*1000/userHZ)
@@ -102,7 +106,7 @@ func reportIdle(b *testing.B, subs []*idleSubject, window time.Duration) {
 	for _, s := range subs {
 		w := s.wakeups.median()
 		byName[s.name] = w
-		ps := mustReadProc(b, s.pid)
+		ps := s.read(b)
 		b.ReportMetric(w, s.name+"-wakeups/s")
 		b.ReportMetric(s.cpuUs.median(), s.name+"-cpu-us/s")
 		b.ReportMetric(s.ticks.median(), s.name+"-cputime-ms")

@@ -2,11 +2,13 @@
 # run.sh [--smoke] runs the benchmarks of package bench against a tacetd
 # built without -race, and writes bench/out/raw-MODE.txt (go test's
 # output) and bench/out/report.md (tables of figures, baselines and
-# ratios; a copy stays in report-MODE.md). --smoke runs each benchmark once with small sizes, in about
-# a minute; without it the run takes a few minutes.
+# ratios; a copy stays in report-MODE.md). --smoke runs each benchmark
+# once or twice with small sizes, in under two minutes; without it the
+# run takes about ten.
 #
 # Environment: TACETD_BIN_NORACE or TACETD_BIN names the daemon to use
-# (a -race build is ignored and a plain one built); BENCH_COUNT sets
+# (a -race build is ignored and a plain one built), TACET_BIN the
+# command line for the fan-out benchmark; BENCH_COUNT sets
 # go test -count for a full run (default 1); TACET_BENCH_IDLE_WINDOW
 # sets the idle window (default 20s, 5s with --smoke).
 set -euo pipefail
@@ -28,12 +30,14 @@ mkdir -p "$out"
 # baseline back to back, so a few suffice where one is seconds long.
 if [ "$mode" = smoke ]; then
 	export TACET_BENCH_SMOKE=1
-	plan=("ControlLatency 1x" "OutputThroughput 1x" "SecureThroughput 1x" "CaptureCost 1x" "IdleWakeups 1x")
+	plan=("ControlLatency 1x" "OutputThroughput 1x" "SecureThroughput 1x" "CaptureCost 1x" "IdleWakeups 1x"
+		"PeerLatency 3x" "PeerFanout 1x" "Noise 2x")
 	count=1
 else
 	# Full sizes even where -benchtime=1x would imply a smoke run.
 	export TACET_BENCH_SMOKE=0
-	plan=("ControlLatency 500x" "OutputThroughput 6x" "SecureThroughput 5x" "CaptureCost 7x" "IdleWakeups 1x")
+	plan=("ControlLatency 500x" "OutputThroughput 6x" "SecureThroughput 5x" "CaptureCost 7x" "IdleWakeups 1x"
+		"PeerLatency 40x" "PeerFanout 5x" "Noise 15x")
 	count=${BENCH_COUNT:-1}
 fi
 

@@ -74,6 +74,7 @@ var sections = []section{
 			"on one transport (KCP ones ping every 4 s). A floor of 0 counts as 1 wake-up per window in the ratio.",
 		table: writeIdle,
 	},
+	peerSections[0], peerSections[1], peerSections[2],
 }
 
 func latencyRow(tr string) row {
@@ -127,4 +128,5 @@ func writeIdle(w io.Writer, res results, sec section) {
 			cell(res, b, s+"-rss-KiB", "", 0), floorRSS,
 			cell(res, b, s+"-threads", "", 0), target, met)
 	}
+	writeIdlePeers(w, res, b)
 }
