@@ -232,3 +232,33 @@ func TestHardMaxFrameEdge(t *testing.T) {
 		t.Fatalf("frame of HardMaxFrame+1 bytes: %v, want ErrBadLength", err)
 	}
 }
+
+// WriteFrames writes a queue of framed payloads as they would be written
+// one by one, with and without a MAC.
+func TestWriteFramesMatchesWriteFrame(t *testing.T) {
+	payloads := [][]byte{[]byte("one"), bytes.Repeat([]byte{7}, 300), []byte("three")}
+	var queue []byte
+	for _, p := range payloads {
+		queue = binary.BigEndian.AppendUint32(queue, uint32(len(p)))
+		queue = append(queue, p...)
+	}
+	for _, withMAC := range []bool{false, true} {
+		var one, many bytes.Buffer
+		a, b := NewFrameWriter(&one), NewFrameWriter(&many)
+		if withMAC {
+			a.SetMAC(NewFrameMAC([]byte("k")))
+			b.SetMAC(NewFrameMAC([]byte("k")))
+		}
+		for _, p := range payloads {
+			if err := a.WriteFrame(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.WriteFrames(queue); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(one.Bytes(), many.Bytes()) {
+			t.Fatalf("mac %v: WriteFrames wrote other bytes than WriteFrame", withMAC)
+		}
+	}
+}

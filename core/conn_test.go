@@ -29,6 +29,7 @@ func (p *pipeConn) ReadFrame() ([]byte, error)      { return p.fr.Next() }
 func (p *pipeConn) Begin() []byte                   { return p.fw.Begin() }
 func (p *pipeConn) End(b []byte) error              { return p.fw.End(b) }
 func (p *pipeConn) WriteFrame(payload []byte) error { return p.fw.WriteFrame(payload) }
+func (p *pipeConn) WriteFrames(frames []byte) error { return p.fw.WriteFrames(frames) }
 func (p *pipeConn) Close() error                    { return p.c.Close() }
 
 // testClient drives an Engine through the protocol.

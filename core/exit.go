@@ -51,9 +51,6 @@ func (e *Engine) onReaped(r reapResult) {
 		if ex.Cgroup.OOMKill > 0 && ex.Why == "" {
 			ex.Why = "oom"
 		}
-		if p.cg.remove() == nil {
-			p.cg = nil
-		}
 	}
 	if p.sp != nil {
 		p.sp.Close()
@@ -69,6 +66,12 @@ func (e *Engine) onReaped(r reapResult) {
 		w.s.respond(w.id, ex)
 	}
 	p.waiters = nil
+
+	// Removed once the exit is on its way: an rmdir is not needed to
+	// report it. It fails while descendants remain; release retries.
+	if p.cg != nil && p.cg.remove() == nil {
+		p.cg = nil
+	}
 	if e.cfg.Retention > 0 {
 		time.AfterFunc(e.cfg.Retention, func() {
 			e.post(func() {

@@ -45,6 +45,13 @@ func (e *Engine) keepStream(st *Stream, pipe *os.File) {
 	if err != nil {
 		return
 	}
+	// Under the stream's lock: the pump may be ending the stream, and a
+	// stream that has ended needs no keeper.
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.fd < 0 {
+		return
+	}
 	rc.Control(func(fd uintptr) {
 		if e.keeper.Hold(keepID(st), int(fd), path) == nil {
 			st.kept = e.keeper

@@ -20,6 +20,9 @@ type FrameConn interface {
 	Begin() []byte
 	End(frame []byte) error
 	WriteFrame(payload []byte) error
+	// WriteFrames writes a run of frames, each a 4-byte length and its
+	// payload, with one write.
+	WriteFrames(frames []byte) error
 	Close() error
 }
 

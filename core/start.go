@@ -102,7 +102,9 @@ func (e *Engine) register(p *proc, sp *spawn.Process, io *childIO, a *codec.Star
 		st := newStream(p.h, uint8(i+1), &e.mem, &e.disk, e.spoolPath(p.h, i+1, a.Output.MemOnly), e.cfg.RingMax)
 		p.streams[i] = st
 		st.attach(f)
-		e.keepStream(st, f)
+		// After the response: the keeper needs the pipe only if the
+		// daemon dies, and a sendmsg per stream need not delay the start.
+		e.afterResponse(func() { e.keepStream(st, f) })
 		e.wg.Add(1)
 		go st.pump(f, e.wg.Done)
 	}

@@ -3,7 +3,6 @@
 package core
 
 import (
-	"encoding/binary"
 	"slices"
 
 	"gitlab.com/tacet/tacet/codec"
@@ -69,12 +68,12 @@ func (w *writer) flushControl() error {
 	if over {
 		return errBacklog
 	}
-	for len(ctl) > 0 {
-		n := binary.BigEndian.Uint32(ctl)
-		if err := s.conn.WriteFrame(ctl[4 : 4+n]); err != nil {
+	// The queue is already in wire form, a length before each payload, so
+	// a response and the events it caused go out in one write.
+	if len(ctl) > 0 {
+		if err := s.conn.WriteFrames(ctl); err != nil {
 			return err
 		}
-		ctl = ctl[4+n:]
 	}
 	for _, p := range w.pings {
 		if err := w.writePong(p); err != nil {

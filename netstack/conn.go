@@ -57,6 +57,9 @@ func (c *Conn) Begin() []byte { return c.fw.Begin() }
 // End writes the frame built on the slice Begin returned.
 func (c *Conn) End(frame []byte) error { return c.fw.End(frame) }
 
+// WriteFrames writes a run of already framed payloads with one write.
+func (c *Conn) WriteFrames(frames []byte) error { return c.fw.WriteFrames(frames) }
+
 // WriteFrame copies p into a frame and writes it.
 func (c *Conn) WriteFrame(p []byte) error { return c.fw.WriteFrame(p) }
 
