@@ -123,6 +123,9 @@ func (e *Engine) register(p *proc, sp *spawn.Process, io *childIO, a *codec.Star
 	// knows the handle before it hears of it.
 	p.state = state
 	at := now()
+	if state == stateRunning {
+		at = stamp{p.times.ExecReal, p.times.ExecMono} // when the child passed to execve
+	}
 	e.afterResponse(func() { p.setState(state, at) })
 }
 
@@ -219,11 +222,14 @@ func sameArgv(a, b [][]byte) bool {
 func lookupCred(userName, groupName string) (*spawn.Cred, error) {
 	c := &spawn.Cred{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
 	if userName != "" {
-		u, err := user.Lookup(userName)
+		// A number is an id; anything else is a name.
+		lookup := user.Lookup
+		if _, err := strconv.Atoi(userName); err == nil {
+			lookup = user.LookupId
+		}
+		u, err := lookup(userName)
 		if err != nil {
-			if u, err = user.LookupId(userName); err != nil {
-				return nil, err
-			}
+			return nil, err
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
@@ -237,11 +243,13 @@ func lookupCred(userName, groupName string) (*spawn.Cred, error) {
 		}
 	}
 	if groupName != "" {
-		g, err := user.LookupGroup(groupName)
+		lookup := user.LookupGroup
+		if _, err := strconv.Atoi(groupName); err == nil {
+			lookup = user.LookupGroupId
+		}
+		g, err := lookup(groupName)
 		if err != nil {
-			if g, err = user.LookupGroupId(groupName); err != nil {
-				return nil, err
-			}
+			return nil, err
 		}
 		gid, _ := strconv.Atoi(g.Gid)
 		c.GID = uint32(gid)

@@ -111,14 +111,19 @@ func (e *Engine) released(p *proc, rel stamp, x codec.Times, err error) {
 		// The child exits 127; its reaping is of no more interest.
 		delete(e.byPID, p.pid)
 		p.stopTimers()
-		e.spawnFailed(p, err)
-		p.notify(&p.fail)
+		ce := e.spawnFailed(p, err)
 		p.setState(stateFailed, now())
+		p.notify(&p.fail)
+		for _, w := range p.waiters {
+			w.s.fail(w.id, ce)
+		}
+		p.waiters = nil
 		return
 	}
 	p.times.ExecReal, p.times.ExecMono = x.ExecReal, x.ExecMono
 	if p.state == stateStaged {
-		p.setState(stateRunning, now())
+		// The change happened when the child passed its gate.
+		p.setState(stateRunning, stamp{x.ExecReal, x.ExecMono})
 		e.armTimeout(p)
 	}
 }

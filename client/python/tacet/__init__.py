@@ -9,8 +9,9 @@ sans-I/O protocol core, `tacet.protocol`. Records are dataclasses in
 """
 
 from . import aio, errors, protocol, types
-from .aio import ClockEstimate, Completed, GroupError, GroupResult, build_start_args
-from .blocking import Client, Group, Output, Process, Samples, SyncStart, connect
+from .aio import AsyncFollower, ClockEstimate, Completed, GroupError, GroupResult, build_start_args
+from .blocking import (Client, Follower, Group, Output, Process, Samples, SyncStart, connect,
+                       follow)
 from .errors import (AlreadyExists, BadArgs, ConnectionLost, DaemonTimeout, InternalError,
                      LimitExceeded, NotFound, OutputGap, PermissionDenied, ProtocolError,
                      ShuttingDown, SpawnFailed, TacetError, Unauthenticated, Unsupported,

@@ -68,6 +68,7 @@ def parse_url(url: str):
 
 
 def default_key_path() -> str:
+    """The default key file: /etc/tacet/key for root, else $XDG_CONFIG_HOME/tacet/key."""
     if os.geteuid() == 0:
         return "/etc/tacet/key"
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
@@ -110,9 +111,11 @@ class ClockEstimate:
         return self.delay // 2
 
     def to_daemon(self, t_ns: int) -> int:
+        """A controller REALTIME instant (ns) on the daemon's clock."""
         return t_ns + self.offset
 
     def from_daemon(self, t_ns: int) -> int:
+        """A daemon REALTIME instant (ns) on the controller's clock."""
         return t_ns - self.offset
 
 
@@ -376,6 +379,7 @@ class AsyncOutput:
         return data
 
     async def read_all(self, on_gap: str = "raise") -> bytes:
+        """Every byte to the end of the stream (see read)."""
         return await self.read(-1, on_gap=on_gap)
 
     async def close(self):
@@ -415,6 +419,7 @@ class AsyncSamples:
         return rec
 
     async def close(self):
+        """End the subscription (sample.unsubscribe); iteration then stops."""
         if self._q.ended:
             return
         self._q.ended = True
@@ -498,12 +503,15 @@ class AsyncProcess:
         return ex
 
     async def signal(self, sig: int = _signal.SIGTERM, tree: bool = False, at: int = 0) -> None:
+        """Send signal `sig` (proc.signal) to the process, or with `tree` to its whole tree; `at`: at that REALTIME instant (daemon clock, ns)."""
         await self.client.call("proc.signal", T.SignalArgs(h=self.h, sig=int(sig), tree=tree, at=at))
 
     async def terminate(self, tree: bool = True):
+        """SIGTERM, by default to the whole tree."""
         await self.signal(_signal.SIGTERM, tree=tree)
 
     async def kill(self, tree: bool = True):
+        """SIGKILL, by default to the whole tree."""
         await self.signal(_signal.SIGKILL, tree=tree)
 
     async def write(self, data: bytes, eof: bool = False) -> None:
@@ -520,17 +528,21 @@ class AsyncProcess:
                                                              eof=eof and last))
 
     async def close_stdin(self) -> None:
+        """Close stdin (proc.stdin with eof)."""
         await self.write(b"", eof=True)
 
     async def resize(self, rows: int, cols: int) -> None:
+        """Set the terminal's size (proc.resize; SIGWINCH to the process)."""
         await self.client._require("proc.resize")
         await self.client.call("proc.resize", T.ResizeArgs(h=self.h, rows=rows, cols=cols))
 
     async def freeze(self) -> None:
+        """Stop the process's cgroup (proc.freeze); needs cgroup v2."""
         await self.client._require("proc.freeze")
         await self.client.call("proc.freeze", T.FreezeArgs(h=self.h, thaw=False))
 
     async def thaw(self) -> None:
+        """Let a frozen cgroup run again (proc.freeze thaw)."""
         await self.client._require("proc.freeze")
         await self.client.call("proc.freeze", T.FreezeArgs(h=self.h, thaw=True))
 
@@ -539,15 +551,18 @@ class AsyncProcess:
         await self.client.trigger([self.h], at=at)
 
     async def status(self) -> T.ProcInfo:
+        """The ProcInfo record (proc.status): state, argv, tag, lengths, exit."""
         pi = await self.client.call("proc.status", T.HandleArgs(h=self.h))
         self.state = pi.state
         return pi
 
     async def release(self) -> None:
+        """Forget the process and its output (proc.release); the handle is then NOT_FOUND."""
         await self.client.call("proc.release", T.HandleArgs(h=self.h))
         self.client._procs.pop(self.h, None)
 
     async def collect(self) -> T.CollectResult:
+        """The files named by `collect=` at start, kept at the reap (proc.collect): CollectResult."""
         await self.client._require("proc.collect")
         return await self.client.call("proc.collect", T.HandleArgs(h=self.h))
 
@@ -555,6 +570,14 @@ class AsyncProcess:
         """Subscribe to a stream (1 stdout, 2 stderr, 3 terminal) from byte
         offset `from_` (2**64-1: only new bytes)."""
         return await self.client.subscribe(self.h, stream, from_, window)
+
+    def follow(self, stream: int = 1, from_: int = 0, **opts) -> "AsyncFollower":
+        """Follow a stream from `from_` to its end, over this connection
+        first and over new ones (to the same URL, with the same key) if it
+        drops: no duplicate, no hole. Options as AsyncFollower."""
+        o = dict(self.client.connect_opts)
+        o.update(opts)
+        return AsyncFollower(self.client.url, self.h, stream, from_, client=self.client, **o)
 
     async def read(self, stream: int = 1, offset: int = 0, max: int = 0) -> T.ReadResult:
         """One out.read: up to `max` bytes (0: 256 KiB) at `offset`."""
@@ -601,6 +624,11 @@ class AsyncClient:
         self.error: Optional[TacetError] = None
         self.on_event: Optional[Callable[[str, Any], None]] = None
         self.welcome: Optional[T.Welcome] = None
+        # Stream events for no known subscription (none is expected after
+        # an unsubscribe's response, 11.14): a diagnostic for tests.
+        self.stray_events = 0
+        # The options connect() was given (key resolved), to dial again.
+        self.connect_opts: Dict[str, Any] = {}
         self._task = asyncio.get_running_loop().create_task(self._read_loop())
 
     # -- plumbing --------------------------------------------------------
@@ -684,6 +712,8 @@ class AsyncClient:
                     s._deliver(ev.name, ev.record)
                 elif self._subscribing:
                     self._orphans.setdefault(ev.id, []).append(ev)
+                else:
+                    self.stray_events += 1
             elif isinstance(ev, P.PongEvent):
                 fut = self._pings.pop(ev.id, None)
                 if fut is not None and not fut.done():
@@ -753,11 +783,13 @@ class AsyncClient:
     # -- host ------------------------------------------------------------
 
     async def host_info(self, refresh: bool = False) -> T.HostInfo:
+        """The daemon's HostInfo (host.info), cached unless `refresh`."""
         if self._info is None or refresh:
             self._info = await self.call("host.info")
         return self._info
 
     async def methods(self) -> List[str]:
+        """The methods this daemon serves (host.info `methods`)."""
         return list((await self.host_info()).methods)
 
     async def _require(self, method):
@@ -845,16 +877,20 @@ class AsyncClient:
         return Completed(ex, data[0], data[1], self.host)
 
     async def trigger(self, handles: Iterable[int], at: int = 0) -> None:
+        """Release staged processes `handles` now, or at REALTIME `at` (daemon clock, ns)."""
         await self.call("proc.trigger", T.TriggerArgs(h=[int(h) for h in handles], at=at))
 
     async def status(self, h: int) -> T.ProcInfo:
+        """ProcInfo of handle `h` (proc.status)."""
         return await self.call("proc.status", T.HandleArgs(h=h))
 
     async def list(self) -> List[T.ProcInfo]:
+        """ProcInfo of every process the daemon holds (proc.list)."""
         return (await self.call("proc.list")).procs
 
     async def subscribe(self, h: int, stream: int = 1, from_: int = 0,
                         window: Optional[int] = None) -> AsyncOutput:
+        """Subscribe to stream `stream` of handle `h` from offset `from_` (out.subscribe) with `window` bytes of credit (default 1 MiB)."""
         window = window or DEFAULT_WINDOW
 
         def hook(res):
@@ -877,6 +913,7 @@ class AsyncClient:
 
     async def sample_once(self, src: Sequence[str] = (), h: Sequence[int] = (),
                           pids: Sequence[int] = (), dev: Sequence[Pathish] = ()) -> T.Sample:
+        """One Sample now (sample.once): sources `src` (empty: all), processes by handle `h` or `pids`, devices `dev`."""
         await self._require("sample.once")
         s = await self.call("sample.once", T.SampleArgs(
             src=list(src), h=list(h), pids=list(pids), dev=[T.as_bytes(d) for d in dev]))
@@ -970,6 +1007,7 @@ class AsyncClient:
     # -- life ------------------------------------------------------------
 
     async def close(self):
+        """Close the connection; pending calls raise ConnectionLost."""
         if not self._closed.is_set():
             self._dispatch(self._proto.close())
             try:
@@ -983,6 +1021,7 @@ class AsyncClient:
             pass
 
     async def wait_closed(self):
+        """Wait until the connection has ended."""
         await self._closed.wait()
 
     async def __aenter__(self):
@@ -1035,6 +1074,8 @@ async def connect(url: str, *, key=None, key_file=None, who: Optional[str] = Non
                        frame_mac=frame_mac, require_mac=require_mac, allow_none=allow_none,
                        host=label)
     c = AsyncClient(url, proto, reader, writer, label)
+    c.connect_opts = dict(key=psk, who=who, frame_mac=frame_mac, require_mac=require_mac,
+                          timeout=timeout, name=name, expect_uid=expect_uid)
     try:
         await c._handshake(timeout)
     except asyncio.TimeoutError:
@@ -1044,6 +1085,149 @@ async def connect(url: str, *, key=None, key_file=None, who: Optional[str] = Non
         await c.close()
         raise
     return c
+
+
+# ---------------------------------------------------------------------------
+# Following a stream across dropped connections
+
+
+class AsyncFollower:
+    """Stream `stream` of process `h` on the daemon at `url`, followed
+    from byte offset `from_` to its end across dropped connections.
+
+    Iterate it (`async for rec in f`) for `Out` and `Gap` records in
+    stream order, or `await f.read_all()`. When the connection is lost
+    (ConnectionLost: EOF, reset, GOAWAY), the follower dials `url` again
+    and subscribes from `offset`, the offset after the last record it
+    handed out, so the records it yields have no duplicate and no hole
+    (14.2). Records already received before the loss are handed out
+    first.
+
+    client    a connection to use first (not closed by the follower);
+              later connections are the follower's own and closed by it
+    retries   consecutive failures to reconnect and resubscribe, without
+              a record in between, before the last ConnectionLost is raised
+    backoff   first pause between attempts, seconds, doubled up to max_backoff
+    connect_opts  as connect() (key, key_file, timeout, ...)
+
+    `reconnects` counts the connections lost while following and `losses`
+    holds their exceptions. Errors other than ConnectionLost (NotFound
+    for a released handle, Unauthenticated, ...) are raised at once.
+    """
+
+    def __init__(self, url: str, h: int, stream: int = 1, from_: int = 0, *,
+                 client: Optional["AsyncClient"] = None, window: Optional[int] = None,
+                 retries: int = 8, backoff: float = 0.05, max_backoff: float = 2.0,
+                 **connect_opts):
+        self.url, self.h, self.stream = url, h, stream
+        self.offset = from_
+        self.window = window
+        self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
+        self.connect_opts = connect_opts
+        self.client: Optional[AsyncClient] = client
+        self._borrowed = client
+        self._out: Optional[AsyncOutput] = None
+        self._failures = 0
+        self.reconnects = 0
+        self.losses: List[ConnectionLost] = []
+        self.gaps: List[T.Gap] = []
+        self.eos: Optional[T.Eos] = None
+        self._closed = False
+
+    async def _drop(self, err: ConnectionLost):
+        self.losses.append(err)
+        c, self.client, self._out = self.client, None, None
+        if c is not None and c is not self._borrowed:
+            await c.close()
+
+    async def _ensure(self):
+        while self._out is None:
+            try:
+                if self.client is None or self.client.closed:
+                    self.client = await connect(self.url, **self.connect_opts)
+                self._out = await self.client.subscribe(self.h, self.stream, self.offset,
+                                                        self.window)
+            except ConnectionLost as e:
+                await self._drop(e)
+                self._failures += 1
+                if self._failures > self.retries:
+                    raise
+                await asyncio.sleep(min(self.backoff * 2 ** (self._failures - 1),
+                                        self.max_backoff))
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        rec = await self.next()
+        if rec is None:
+            raise StopAsyncIteration
+        return rec
+
+    async def next(self):
+        """The next Out or Gap record, or None once the stream has ended."""
+        while True:
+            if self.eos is not None or self._closed:
+                return None
+            await self._ensure()
+            try:
+                rec = await self._out.next()
+            except ConnectionLost as e:
+                self.reconnects += 1
+                await self._drop(e)
+                continue
+            if rec is None:
+                self.eos = self._out.eos
+                self._out = None
+                return None
+            if rec.o != self.offset:  # AsyncOutput checks this per subscription
+                raise ProtocolError("resubscribed stream resumed at %d, expected %d"
+                                    % (rec.o, self.offset), host=self.url)
+            self._failures = 0
+            self.offset = rec.end
+            if isinstance(rec, T.Gap):
+                self.gaps.append(rec)
+            return rec
+
+    async def read_all(self, on_gap: str = "raise") -> bytes:
+        """Every byte from the current offset to the end of the stream. A
+        lost range raises OutputGap, or is skipped with on_gap="skip"."""
+        parts = []
+        while True:
+            rec = await self.next()
+            if rec is None:
+                return b"".join(parts)
+            if isinstance(rec, T.Gap):
+                if on_gap != "skip":
+                    raise OutputGap(host=self.url, start=rec.from_, end=rec.to, why=rec.why)
+                continue
+            parts.append(rec.d)
+
+    async def close(self):
+        """Stop following: unsubscribe, and close the follower's own connection."""
+        self._closed = True
+        out, c = self._out, self.client
+        self._out = self.client = None
+        if out is not None:
+            try:
+                await out.close()
+            except TacetError:
+                pass
+        if c is not None and c is not self._borrowed:
+            await c.close()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close()
+
+
+def follow(url: str, h: int, stream: int = 1, from_: int = 0, **opts) -> AsyncFollower:
+    """An AsyncFollower of stream `stream` of handle `h` on `url` from
+    offset `from_`, which reconnects and resubscribes after a dropped
+    connection; options as AsyncFollower and connect()."""
+    return AsyncFollower(url, h, stream, from_, **opts)
 
 
 # ---------------------------------------------------------------------------
@@ -1076,6 +1260,7 @@ class GroupResult(dict):
         return {h: v for h, v in self.items() if isinstance(v, BaseException)}
 
     def raise_on_error(self) -> "GroupResult":
+        """Raise GroupError if any host failed; else return self."""
         if self.errors:
             raise GroupError(self.errors, self.what)
         return self
@@ -1110,6 +1295,7 @@ class SyncStart:
     hosts: Dict[str, SyncHost]
 
     def lateness(self) -> Dict[str, int]:
+        """host → exec instant minus the target, ns (controller clock), after wait()."""
         return {h: s.exec_real - self.target for h, s in self.hosts.items() if s.exit}
 
     def spread(self) -> int:
@@ -1118,6 +1304,7 @@ class SyncStart:
         return max(xs) - min(xs) if xs else 0
 
     async def wait(self, timeout: Optional[float] = None) -> GroupResult:
+        """Wait for every host's exit record; a GroupResult."""
         async def one(s):
             s.exit = await s.proc.wait(timeout)
             return s.exit
@@ -1145,6 +1332,7 @@ class AsyncGroup:
         self.errors: Dict[str, BaseException] = {}
 
     async def connect(self) -> GroupResult:
+        """Connect to every URL at once; failures go to `errors`."""
         r = await _gather({u: connect(u, **self.opts) for u in self.urls}, "connect")
         self.clients = r.ok
         self.errors = r.errors
@@ -1156,49 +1344,68 @@ class AsyncGroup:
     def __len__(self):
         return len(self.clients)
 
-    async def each(self, fn: Callable[[AsyncClient], Any], what="") -> GroupResult:
-        """Run the coroutine fn(client) on every host at once."""
-        return await _gather({h: fn(c) for h, c in self.clients.items()}, what)
+    def _hosts(self, hosts):
+        if hosts is None:
+            return self.clients
+        missing = [h for h in hosts if h not in self.clients]
+        if missing:
+            raise KeyError("not connected in this group: %s" % ", ".join(missing))
+        return {h: self.clients[h] for h in hosts}
+
+    async def each(self, fn: Callable[[AsyncClient], Any], what="",
+                   hosts: Optional[Sequence[str]] = None) -> GroupResult:
+        """Run the coroutine fn(client) on every host at once (or on
+        `hosts`, a subset of the connected ones)."""
+        return await _gather({h: fn(c) for h, c in self._hosts(hosts).items()}, what)
 
     async def host_info(self) -> GroupResult:
+        """host → HostInfo."""
         return await self.each(lambda c: c.host_info(), "host.info")
 
     async def start(self, argv=None, per_host: Optional[Callable[[str], dict]] = None,
-                    **opts) -> GroupResult:
-        """Start the same command everywhere; per_host(host) may return
-        extra options for one host."""
+                    hosts: Optional[Sequence[str]] = None, **opts) -> GroupResult:
+        """Start the same command everywhere (or on `hosts`), with the
+        options of AsyncClient.start; per_host(host) may return extra
+        options for one host."""
         def one(c):
             o = dict(opts)
             if per_host:
                 o.update(per_host(c.host))
             return c.start(argv, **o)
-        return await self.each(one, "proc.start")
+        return await self.each(one, "proc.start", hosts)
 
     async def run(self, argv, **opts) -> GroupResult:
+        """Run the same command on every host (AsyncClient.run); host → Completed."""
         return await self.each(lambda c: c.run(argv, **opts), "run")
 
     async def wait(self, procs: Mapping[str, AsyncProcess], timeout=None) -> GroupResult:
+        """host → Exit for a mapping host → process."""
         return await _gather({h: p.wait(timeout) for h, p in _live(procs).items()}, "proc.wait")
 
     async def signal(self, procs: Mapping[str, AsyncProcess], sig=_signal.SIGTERM,
                      tree=False) -> GroupResult:
+        """Signal a mapping host → process."""
         return await _gather({h: p.signal(sig, tree) for h, p in _live(procs).items()}, "proc.signal")
 
     async def clocks(self, n: int = 8, spacing: float = 0.002) -> GroupResult:
+        """host → ClockEstimate from a burst of n PINGs."""
         return await self.each(lambda c: c.clock(n, spacing), "ping")
 
     async def sample_once(self, **kw) -> GroupResult:
+        """host → Sample (sample.once with the same arguments)."""
         return await self.each(lambda c: c.sample_once(**kw), "sample.once")
 
     async def sync_start(self, argv=None, lead: float = 0.5, pings: int = 8,
-                         per_host: Optional[Callable[[str], dict]] = None, **opts) -> SyncStart:
-        """Stage the command on every host, measure each clock offset,
-        then release all at one instant `lead` seconds ahead, corrected per
-        host: at = T + θ_host. If a host fails to stage, the others are
-        killed before they run and GroupError is raised."""
+                         per_host: Optional[Callable[[str], dict]] = None,
+                         hosts: Optional[Sequence[str]] = None, **opts) -> SyncStart:
+        """Stage the command on every host (or on `hosts`), measure each
+        clock offset with `pings` PINGs, then release all at one instant
+        `lead` seconds ahead, corrected per host: at = T + θ_host. If a
+        host fails to stage, the others are killed before they run and
+        GroupError is raised. Other options as AsyncClient.start."""
         opts["stage"] = True
         opts.pop("at", None)
-        staged = await self.start(argv, per_host=per_host, **opts)
+        staged = await self.start(argv, per_host=per_host, hosts=hosts, **opts)
         if staged.errors:
             await _gather({h: p.kill(tree=True) for h, p in staged.ok.items()}, "kill")
             raise GroupError(staged.errors, "staged proc.start")
@@ -1215,6 +1422,7 @@ class AsyncGroup:
         return SyncStart(target, hosts)
 
     async def close(self):
+        """Close every connection."""
         await asyncio.gather(*(c.close() for c in self.clients.values()), return_exceptions=True)
 
     async def __aenter__(self):

