@@ -8,7 +8,7 @@
 set -euo pipefail
 
 TOOLBIN=${TOOLBIN:?TOOLBIN must name the tool directory}
-APT_PACKAGES=${APT_PACKAGES:-python3-msgpack python3-venv python3-setuptools iproute2 rsync nftables openssh-server openssh-client gcc pdsh clustershell supervisor}
+APT_PACKAGES=${APT_PACKAGES:-python3-msgpack python3-pytest python3-venv python3-setuptools iproute2 rsync nftables openssh-server openssh-client gcc pdsh clustershell supervisor}
 STATICCHECK_VERSION=${STATICCHECK_VERSION:-v0.8.2}
 GO=${GO:-go}
 
