@@ -165,6 +165,12 @@ func (c *cgroup) statValue(file, key string) (uint64, bool) {
 	if err != nil {
 		return 0, false
 	}
+	return statKey(b, key)
+}
+
+// statKey returns key's value in b, the contents of a flat keyed file,
+// so that a file holding several wanted keys is read once.
+func statKey(b []byte, key string) (uint64, bool) {
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, key+" "); ok {
 			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)

@@ -5,7 +5,9 @@ package core
 import (
 	"bytes"
 	"os"
+	"slices"
 	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -197,9 +199,8 @@ func (c *childIO) openPTY(sp *spawn.Spec, rows, cols uint16) error {
 func buildEnv(es *codec.EnvSpec) [][]byte {
 	var env [][]byte
 	if es.Mode != "clear" {
-		for _, kv := range os.Environ() {
-			env = append(env, []byte(kv))
-		}
+		// A copy of the slice: unsetEnv filters in place.
+		env = slices.Clone(daemonEnv())
 	}
 	for _, kv := range es.Set {
 		env = setEnv(env, kv)
@@ -209,6 +210,16 @@ func buildEnv(es *codec.EnvSpec) [][]byte {
 	}
 	return env
 }
+
+// daemonEnv is the daemon's environment, which does not change while it
+// runs, converted once rather than at every start.
+var daemonEnv = sync.OnceValue(func() [][]byte {
+	var env [][]byte
+	for _, kv := range os.Environ() {
+		env = append(env, []byte(kv))
+	}
+	return env
+})
 
 func envKey(kv []byte) []byte {
 	if i := bytes.IndexByte(kv, '='); i >= 0 {

@@ -62,6 +62,7 @@ type Engine struct {
 	stopping bool
 	args     args
 	later    []func() // run after the current request's response
+	readBuf  []byte   // the data of out.read responses
 	smp      sampling // sample subscriptions and the sampler (sample_sub.go)
 
 	files fileState // file transfers and collected files (file_*.go); owned by the loop

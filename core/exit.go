@@ -3,6 +3,8 @@
 package core
 
 import (
+	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -47,7 +49,7 @@ func (e *Engine) onReaped(r reapResult) {
 	ex.Lengths = p.lengths()
 	ex.Open = open
 	if p.cg != nil {
-		ex.Cgroup = cgroupUsage(p.cg)
+		ex.Cgroup = cgroupUsage(p.cg, e.cg.has("memory"))
 		if ex.Cgroup.OOMKill > 0 && ex.Why == "" {
 			ex.Why = "oom"
 		}
@@ -93,13 +95,20 @@ func rusage(ru *unix.Rusage) codec.Rusage {
 	}
 }
 
-// cgroupUsage reads what the kernel accounted to the process's cgroup.
-func cgroupUsage(cg *cgroup) codec.CgUsage {
+// cgroupUsage reads what the kernel accounted to the process's cgroup:
+// cpu.stat, which every cgroup v2 has, and the memory files when the
+// memory controller is on, which is on the path of every exit otherwise.
+func cgroupUsage(cg *cgroup, memory bool) codec.CgUsage {
 	var u codec.CgUsage
-	user, ok1 := cg.statValue("cpu.stat", "user_usec")
-	sys, ok2 := cg.statValue("cpu.stat", "system_usec")
-	if ok1 && ok2 {
-		u.Valid, u.UserNs, u.SysNs = true, user*1000, sys*1000
+	if b, err := os.ReadFile(filepath.Join(cg.dir, "cpu.stat")); err == nil {
+		user, ok1 := statKey(b, "user_usec")
+		sys, ok2 := statKey(b, "system_usec")
+		if ok1 && ok2 {
+			u.Valid, u.UserNs, u.SysNs = true, user*1000, sys*1000
+		}
+	}
+	if !memory {
+		return u
 	}
 	if peak, ok := cg.single("memory.peak"); ok {
 		u.MemPeak = peak

@@ -351,7 +351,12 @@ func (e *Engine) read(a *codec.ReadArgs) (msgp.Marshaler, *codec.Error) {
 	if max == 0 || max > 256<<10 {
 		max = 256 << 10
 	}
-	buf := make([]byte, max)
+	// The response is encoded before the loop takes its next request, so
+	// one buffer serves every out.read.
+	if cap(e.readBuf) < int(max) {
+		e.readBuf = make([]byte, 256<<10)
+	}
+	buf := e.readBuf[:max]
 	n, gap, _ := st.ReadAt(a.Offset, buf)
 	length, ended := st.Len()
 	r := &codec.ReadResult{Offset: a.Offset, Data: buf[:n], Length: length}
