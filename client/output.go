@@ -3,6 +3,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -46,7 +47,33 @@ type Stream struct {
 // item is a run of bytes or a gap.
 type item struct {
 	data []byte
+	buf  *[]byte // the pooled buffer data lies in, if any
 	gap  *GapError
+}
+
+// chunkPool holds the buffers out events are copied into. The reader
+// copies every event out of its frame buffer, which the next frame
+// overwrites; taking the copy from a pool and returning it once Read has
+// consumed it saves an allocation of up to 64 KiB per event, and the page
+// faults and collections that would follow at full output speed.
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, maxChunk); return &b }}
+
+// copyChunk copies p into a pooled buffer, or a fresh slice when p is
+// larger than an out event may be.
+func copyChunk(p []byte) ([]byte, *[]byte) {
+	if len(p) > maxChunk {
+		return bytes.Clone(p), nil
+	}
+	b := chunkPool.Get().(*[]byte)
+	*b = append((*b)[:0], p...)
+	return *b, b
+}
+
+// putChunk returns a buffer copyChunk gave out.
+func putChunk(b *[]byte) {
+	if b != nil {
+		chunkPool.Put(b)
+	}
 }
 
 // subEvent is an out, gap or eos event as the reader hands it over.
@@ -55,7 +82,8 @@ type subEvent struct {
 	off  uint64 // out: offset of data; gap: from; eos: length
 	to   uint64
 	why  string
-	data []byte // a copy, owned by the receiver
+	data []byte  // a copy, owned by the receiver
+	buf  *[]byte // the pooled buffer behind data, for putChunk
 }
 
 const (
@@ -158,12 +186,14 @@ func (s *Stream) deliver(ev subEvent) {
 	defer s.wakeup()
 	defer s.mu.Unlock()
 	if s.end != nil {
+		putChunk(ev.buf)
 		return
 	}
 	switch ev.kind {
 	case evOut:
 		end := ev.off + uint64(len(ev.data))
 		if end <= s.recv {
+			putChunk(ev.buf)
 			return // already received
 		}
 		if ev.off > s.recv {
@@ -171,7 +201,7 @@ func (s *Stream) deliver(ev subEvent) {
 		} else {
 			ev.data = ev.data[s.recv-ev.off:]
 		}
-		s.items = append(s.items, item{data: ev.data})
+		s.items = append(s.items, item{data: ev.data, buf: ev.buf})
 		s.held += uint64(len(ev.data))
 		s.recv = end
 		if s.held > s.c.window+maxChunk {
@@ -247,6 +277,7 @@ func (s *Stream) takeLocked(p []byte) (int, error) {
 	n := copy(p, it.data)
 	it.data = it.data[n:]
 	if len(it.data) == 0 {
+		putChunk(it.buf)
 		s.items[0] = item{}
 		s.items = s.items[1:]
 	}

@@ -3,7 +3,6 @@
 package client
 
 import (
-	"bytes"
 	"fmt"
 	"time"
 
@@ -145,7 +144,8 @@ func (c *Client) onSubEvent(sub uint32, name string, body []byte) error {
 	switch name {
 	case codec.EventOut:
 		if err = codec.Decode(body, &c.rd.out, "out event"); err == nil {
-			ev = subEvent{kind: evOut, off: c.rd.out.Offset, data: bytes.Clone(c.rd.out.Data)}
+			ev = subEvent{kind: evOut, off: c.rd.out.Offset}
+			ev.data, ev.buf = copyChunk(c.rd.out.Data)
 		}
 	case codec.EventGap:
 		if err = codec.Decode(body, &c.rd.gap, "gap event"); err == nil {
