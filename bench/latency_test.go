@@ -19,17 +19,21 @@ import (
 const latencyWarmup = 3
 
 // BenchmarkControlLatency measures the time from the start request of
-// /bin/true to its exit record, through the client over the Unix socket
-// and over TCP, beside a local fork, exec and wait of /bin/true with both
+// /bin/true to its exit record, through the client over the Unix socket,
+// TCP and KCP, beside a local fork, exec and wait of /bin/true with both
 // output pipes read to EOF, which is what the daemon does for it. The
-// three run in turn in every iteration, in a rotating order.
+// four run in turn in every iteration, in a rotating order. With
+// TACET_BENCH_SAMPLES set to a directory, every iteration's times are
+// written there too, for the report's plots.
 func BenchmarkControlLatency(b *testing.B) {
-	d := startDaemon(b, false)
+	d := startDaemon(b, true)
 	ctx := context.Background()
+	names := []string{"local", "unix", "tcp", "kcp"}
 	subjects := []func() (time.Duration, error){
 		localTrue,
 		remoteTrue(ctx, d.dial(d.unix)),
 		remoteTrue(ctx, d.dial(d.tcp)),
+		remoteTrue(ctx, d.dial(d.kcp)),
 	}
 	for range latencyWarmup {
 		for _, f := range subjects {
@@ -39,7 +43,7 @@ func BenchmarkControlLatency(b *testing.B) {
 		}
 	}
 
-	var took [3]samples // local, unix, tcp
+	took := make([]samples, len(subjects))
 	for i := 0; b.Loop(); i++ {
 		for _, k := range rotation(i, len(subjects)) {
 			dt, err := subjects[k]()
@@ -50,11 +54,14 @@ func BenchmarkControlLatency(b *testing.B) {
 		}
 	}
 
-	for k, name := range []string{"local", "unix", "tcp"} {
+	for k, name := range names {
 		b.ReportMetric(took[k].median(), name+"-p50-ns")
 		b.ReportMetric(took[k].quantile(0.9), name+"-p90-ns")
+		b.ReportMetric(took[k].quantile(0.99), name+"-p99-ns")
+		b.ReportMetric(float64(len(took[k])), name+"-n")
+		writeSamples(b, "ControlLatency-"+name, took[k])
 	}
-	for k, name := range []string{"unix", "tcp"} {
+	for k, name := range names[1:] {
 		r := ratios(took[k+1], took[0])
 		b.ReportMetric(r.median(), name+"/local-p50")
 		b.ReportMetric(r.quantile(0.9), name+"/local-p90")

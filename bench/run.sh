@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # run.sh [--smoke] runs the benchmarks of package bench against a tacetd
 # built without -race, and writes bench/out/raw-MODE.txt (go test's
-# output) and bench/out/report.md (tables of figures, baselines and
-# ratios; a copy stays in report-MODE.md). --smoke runs each benchmark
+# output), bench/out/report.md (tables of figures, baselines and
+# ratios; a copy stays in report-MODE.md), report.json (the same figures,
+# one record each) and the plots the report shows (ratios.svg,
+# latency.svg, and PNG copies). --smoke runs each benchmark
 # once or twice with small sizes, in under two minutes; without it the
 # run takes about ten.
 #
@@ -25,6 +27,9 @@ esac
 out=bench/out
 raw=$out/raw-$mode.txt
 mkdir -p "$out"
+# Per-iteration samples, which benchreport plots.
+export TACET_BENCH_SAMPLES=$PWD/$out/samples-$mode
+rm -rf "$TACET_BENCH_SAMPLES"
 
 # Iterations per benchmark: each iteration runs a subject and its
 # baseline back to back, so a few suffice where one is seconds long.
@@ -55,7 +60,9 @@ status=0
 	exit $status
 } 2>&1 | tee "$raw" || status=1
 
-$GO run ./bench/internal/benchreport -in "$raw" -out "$out/report.md" -mode "$mode"
-cp "$out/report.md" "$out/report-$mode.md" # so that a smoke run does not hide the last full one
+$GO run ./bench/internal/benchreport -in "$raw" -out "$out/report.md" -mode "$mode" -samples "$TACET_BENCH_SAMPLES"
+# Copies, so that a smoke run does not hide the last full one.
+cp "$out/report.md" "$out/report-$mode.md"
+cp "$out/report.json" "$out/report-$mode.json"
 echo "bench: report in $out/report.md, raw output in $raw"
 exit $status

@@ -4,7 +4,10 @@ package bench
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -80,5 +83,29 @@ func TestQuantile(t *testing.T) {
 func TestRotation(t *testing.T) {
 	if got := rotation(4, 3); !slices.Equal(got, []int{1, 2, 0}) {
 		t.Errorf("rotation(4, 3) = %v, want [1 2 0]", got)
+	}
+}
+
+// writeSamples writes s, one value per line, to NAME.txt in the directory
+// $TACET_BENCH_SAMPLES names, for the report's plots; without it, it does
+// nothing. A run with -count > 1 overwrites the file: the plot shows the
+// last run.
+func writeSamples(b *testing.B, name string, s samples) {
+	b.Helper()
+	dir := os.Getenv("TACET_BENCH_SAMPLES")
+	if dir == "" {
+		return
+	}
+	var buf []byte
+	for _, v := range s {
+		buf = strconv.AppendFloat(buf, v, 'g', -1, 64)
+		buf = append(buf, '\n')
+	}
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, name+".txt"), buf, 0o644)
+	}
+	if err != nil {
+		b.Logf("samples of %s not written: %v", name, err)
 	}
 }

@@ -6,7 +6,12 @@
 // A metric reported more than once (with -count) is shown as the median
 // of its values, with their range.
 //
-//	benchreport -in raw.txt -out report.md [-mode smoke|full]
+//	benchreport -in raw.txt -out report.md [-mode smoke|full] [-samples DIR]
+//
+// Beside report.md it writes report.json, one record per figure, and two
+// plots that the report shows: ratios.svg, every ratio with its spread,
+// and, from the per-iteration samples in DIR, latency.svg, the
+// distribution of control latencies.
 //
 // With no flags it prints what it is and exits 0, so that a runner which
 // starts every main package under bench/ finds nothing to fail on.
@@ -19,6 +24,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,18 +35,19 @@ func main() {
 	in := flag.String("in", "", "`file` of go test -bench output")
 	out := flag.String("out", "", "`file` to write the report to")
 	mode := flag.String("mode", "full", "smoke or full, shown in the title")
+	samples := flag.String("samples", "", "`directory` of per-iteration samples the benchmarks wrote")
 	flag.Parse()
 	if *in == "" || *out == "" {
 		fmt.Println("benchreport: writes bench/out/report.md for bench/run.sh; needs -in and -out")
 		return
 	}
-	if err := run(*in, *out, *mode); err != nil {
+	if err := run(*in, *out, *mode, *samples); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
 	}
 }
 
-func run(in, out, mode string) error {
+func run(in, out, mode, samples string) error {
 	f, err := os.Open(in)
 	if err != nil {
 		return err
@@ -50,17 +57,45 @@ func run(in, out, mode string) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", in, err)
 	}
+	base := strings.TrimSuffix(out, filepath.Ext(out))
+	if err := writeJSON(base+".json", res); err != nil {
+		return err
+	}
+	var plots []string
+	dir := filepath.Dir(out)
+	if ok, err := plotRatios(res, filepath.Join(dir, "ratios.svg")); err != nil {
+		return fmt.Errorf("plot ratios: %w", err)
+	} else if ok {
+		plots = append(plots, "ratios.svg")
+	}
+	if samples != "" {
+		if ok, err := plotLatency(samples, filepath.Join(dir, "latency.svg")); err != nil {
+			return fmt.Errorf("plot latency: %w", err)
+		} else if ok {
+			plots = append(plots, "latency.svg")
+		}
+	}
 	w, err := os.Create(out)
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriter(w)
 	write(bw, res, header, mode, in)
+	writePlots(bw, plots, filepath.Base(base)+".json")
 	if err := bw.Flush(); err != nil {
 		w.Close()
 		return fmt.Errorf("write %s: %w", out, err)
 	}
 	return w.Close()
+}
+
+// writePlots links the plots, which sit beside the report, and names
+// the JSON file.
+func writePlots(w io.Writer, plots []string, json string) {
+	fmt.Fprintf(w, "\n## Plots\n\nEvery figure above is also in `%s`, one record each.\n\n", json)
+	for _, p := range plots {
+		fmt.Fprintf(w, "![%s](%s)\n\n", strings.TrimSuffix(p, ".svg"), p)
+	}
 }
 
 // results maps a benchmark's name, without the -GOMAXPROCS suffix, to
