@@ -7,6 +7,11 @@
 // the packets one namespace sends and writes them into the other after a
 // fixed delay, dropping a seeded random share of them.
 //
+// For several hosts on one network, NewBridge makes a switch namespace
+// and AddHost plugs namespaces into it through veth pairs, each with an
+// address from 198.18.0.0/15; Host.Cut and Host.Restore make one host's
+// link silent (every frame dropped, no FIN, no RST) and bring it back.
+//
 // Everything needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN for setns), and
 // tests that use it skip, saying so, without root or without
 // $TACET_NETNS_PREFIX, which `make netns` sets (docs/ci.md). Namespaces
