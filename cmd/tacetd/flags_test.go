@@ -72,3 +72,18 @@ func TestParseCPUList(t *testing.T) {
 		}
 	}
 }
+
+// The example configuration shipped beside the systemd unit is read
+// without error and means what its comments say.
+func TestPackagedConfig(t *testing.T) {
+	c, err := parseFlags([]string{"--config", "../../packaging/systemd/tacetd.conf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"tcp://0.0.0.0:7340", "unix:///run/tacet/tacetd.sock"}
+	if !reflect.DeepEqual(c.listen, want) || c.keyFile != "/etc/tacet/key" ||
+		c.stateDir != "/var/lib/tacet" || c.onExit != "kill" || c.retention.Hours() != 24 {
+		t.Errorf("packaged config: listen %q key %q state %q on-exit %q retention %v",
+			c.listen, c.keyFile, c.stateDir, c.onExit, c.retention)
+	}
+}

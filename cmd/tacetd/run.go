@@ -20,6 +20,7 @@ import (
 // run starts the engine and the listeners and serves until ctx ends.
 func run(ctx context.Context, cfg *config) error {
 	log := newLogger(cfg.logLevel)
+	notify := newNotifier()
 	if err := place(cfg.cpus, cfg.nice, cfg.idle); err != nil {
 		return err
 	}
@@ -71,8 +72,15 @@ func run(ctx context.Context, cfg *config) error {
 		started = append(started, "tls-pin", pin)
 	}
 	log.Info("tacetd started", started...)
+	// The listeners accept from here on, so systemd may start what needs
+	// the daemon. A failed notification is logged, not fatal: systemd
+	// then times the start out, which says more than exiting would.
+	if err := notify.send("READY=1"); err != nil {
+		log.Warn("tell systemd the daemon is ready", "err", err)
+	}
 
 	<-ctx.Done()
+	notify.send("STOPPING=1")
 	closeAll(lns)
 	err = <-engDone
 	srv.wg.Wait()
