@@ -5,6 +5,7 @@ package netns
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -21,9 +22,10 @@ import (
 // the host and sends no FIN, RST or ICMP error, and the host's own
 // interface stays up, as when a switch further away fails.
 type Bridge struct {
-	t   testing.TB
-	sw  *NS
-	tag string // starts the names of the namespaces, after the prefix
+	t        testing.TB
+	sw       *NS
+	tag      string // starts the names of the namespaces, after the prefix
+	attached int    // namespaces plugged in by Attach, which names their ports
 }
 
 // Host is one namespace on a Bridge, with its address.
@@ -87,6 +89,31 @@ func (b *Bridge) AddHost(name, cidr string) *Host {
 	if len(h.port) > 15 {
 		b.t.Fatalf("netns: host name %q is too long for a port name", name)
 	}
+	b.plug(h, "eth0", cidr)
+	return h
+}
+
+// Attach plugs a namespace that is already a host, of this bridge or
+// another, into the bridge as well, with its end of the new veth pair
+// named dev (not eth0, which AddHost used) and addressed cidr. A gateway
+// between two bridges is a host of one attached to the other; it routes
+// between them once NS.Forward is called.
+func (b *Bridge) Attach(ns *NS, dev, cidr string) *Host {
+	b.t.Helper()
+	pfx, err := netip.ParsePrefix(cidr)
+	if err != nil || !netip.MustParsePrefix("198.18.0.0/15").Contains(pfx.Addr()) {
+		b.t.Fatalf("netns: %s: address %q is not a prefix in 198.18.0.0/15", ns.Name, cidr)
+	}
+	b.attached++
+	h := &Host{NS: ns, Addr: pfx.Addr().String(), port: fmt.Sprintf("a-%d", b.attached), br: b}
+	b.plug(h, dev, cidr)
+	return h
+}
+
+// plug makes the veth pair of h, its end dev in h's namespace with cidr.
+func (b *Bridge) plug(h *Host, dev, cidr string) {
+	b.t.Helper()
+	ns := h.NS
 	// The pair is made inside the switch namespace with its peer put
 	// straight into the host's, so no link name ever exists in the
 	// namespace of the test process.
@@ -94,17 +121,16 @@ func (b *Bridge) AddHost(name, cidr string) *Host {
 		ns   *NS
 		args []string
 	}{
-		{b.sw, []string{"link", "add", h.port, "type", "veth", "peer", "name", "eth0", "netns", ns.Name}},
+		{b.sw, []string{"link", "add", h.port, "type", "veth", "peer", "name", dev, "netns", ns.Name}},
 		{b.sw, []string{"link", "set", h.port, "master", "br0", "up"}},
-		{ns, []string{"addr", "add", cidr, "dev", "eth0"}},
-		{ns, []string{"link", "set", "eth0", "up"}},
+		{ns, []string{"addr", "add", cidr, "dev", dev}},
+		{ns, []string{"link", "set", dev, "up"}},
 	}
 	for _, s := range steps {
 		if err := s.ns.IP(s.args...); err != nil {
 			b.t.Fatal(err)
 		}
 	}
-	return h
 }
 
 // Cut makes h's link silent: from now on the bridge drops every frame to
@@ -116,6 +142,15 @@ func (h *Host) Cut() error {
 // Restore undoes Cut.
 func (h *Host) Restore() error {
 	return h.br.sw.NFT(fmt.Sprintf("delete element bridge %s cut { %q }\n", cutTable, h.port))
+}
+
+// Forward makes the namespace route packets between its interfaces, as
+// a gateway between two bridges must.
+func (ns *NS) Forward() error {
+	return ns.Do(func() error {
+		// /proc/sys/net shows the namespace of the thread that opens it.
+		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0)
+	})
 }
 
 // NFT runs the nftables script in the namespace, given on nft's stdin.

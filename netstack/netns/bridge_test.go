@@ -74,3 +74,64 @@ func roundTrip(t *testing.T, from, to net.Conn, msg string) {
 		t.Fatalf("read %q, %v; want %q", buf, err, msg)
 	}
 }
+
+// TestNetnsBridgeGateway checks Attach and Forward: a host of one bridge
+// attached to a second reaches the hosts of both, and routes between
+// them only once it forwards.
+func TestNetnsBridgeGateway(t *testing.T) {
+	outer, inner := netns.NewBridge(t, "go"), netns.NewBridge(t, "gi")
+	a := outer.AddHost("a", "198.18.8.1/24")
+	gw := outer.AddHost("g", "198.18.8.2/24")
+	gwIn := inner.Attach(gw.NS, "eth1", "198.18.9.1/24")
+	c := inner.AddHost("c", "198.18.9.2/24")
+	for _, err := range []error{
+		a.IP("route", "add", "198.18.9.0/24", "via", gw.Addr),
+		c.IP("route", "add", "default", "via", gwIn.Addr),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ln net.Listener
+	if err := c.Do(func() (err error) { ln, err = net.Listen("tcp", c.Addr+":7000"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	dial := func(from *netns.Host) error {
+		return from.Do(func() error {
+			conn, err := net.DialTimeout("tcp", c.Addr+":7000", time.Second)
+			if err == nil {
+				conn.Close()
+			}
+			return err
+		})
+	}
+
+	if err := dial(gw); err != nil {
+		t.Fatalf("gateway to c on its second bridge: %v", err)
+	}
+	if err := dial(a); err == nil {
+		t.Fatal("a reached c through a gateway that does not forward")
+	}
+	if err := gw.Forward(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(a); err != nil {
+		t.Errorf("a to c through the gateway: %v", err)
+	}
+	if err := gwIn.Cut(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(a); err == nil {
+		t.Error("a reached c with the gateway's port on the second bridge cut")
+	}
+}

@@ -11,6 +11,8 @@
 // and AddHost plugs namespaces into it through veth pairs, each with an
 // address from 198.18.0.0/15; Host.Cut and Host.Restore make one host's
 // link silent (every frame dropped, no FIN, no RST) and bring it back.
+// Bridge.Attach plugs a host of one bridge into another, and NS.Forward
+// makes it a gateway between them.
 //
 // Everything needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN for setns), and
 // tests that use it skip, saying so, without root or without
