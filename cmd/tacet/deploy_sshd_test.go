@@ -16,11 +16,12 @@ import (
 	"time"
 )
 
-// The deploy tests run a private sshd on a loopback port, with its own
-// host key, one authorised key made for the test and its own home
-// directory for the sessions, so that what deploy puts "on the hosts"
-// lands in t.TempDir(). Every host alias of the client config maps to
-// that one sshd.
+// The loopback deploy tests run a private sshd on a loopback port, with
+// its own host key, one authorised key made for the test and its own
+// home directory for the sessions, so that what deploy puts "on the
+// hosts" lands in t.TempDir(). Every host alias of the client config
+// maps to that one sshd, so these hosts share files and processes; the
+// netns tests (netns_hosts_test.go) make hosts that do not.
 
 // sshPackages are the Debian packages the deploy tests need.
 const sshPackages = "openssh-server openssh-client"
