@@ -28,9 +28,12 @@ import (
 // See deploy_script.go for what it leaves on a host.
 //
 // BUG(deploy): tacet dials the host name that ssh's config maps each
-// alias to (ssh -G), straight to the daemon's port: a host that is only
-// reachable through a jump host is deployed, but then does not answer.
-// Tunnelling the daemon's port through ssh -L would fix it.
+// alias to (ssh -G), straight to the daemon's port: a host that ssh
+// reaches only through a jump host is deployed, but its daemon answers
+// only if the controller has a route to it; deploy says so when it does
+// not. Dialling through `ssh -W 127.0.0.1:PORT DEST`, with a per-host
+// dialer in client.GroupConfig, would fix it and let the daemons listen
+// on loopback only.
 
 // Defaults of deploy.
 const (
@@ -282,11 +285,11 @@ func (dp *deployer) host(ctx context.Context, tg deployTarget) (hostReport, *dep
 		rep.Status, rep.Detail = statusFailed, err.Error()
 		return rep, nil
 	}
-	name, err := dp.ssh.resolve(ctx, tg.dest)
+	to, err := dp.ssh.resolve(ctx, tg.dest)
 	if err != nil {
 		return fail(err)
 	}
-	rep.Addr = dp.transport + "://" + net.JoinHostPort(name, strconv.Itoa(tg.port))
+	rep.Addr = dp.transport + "://" + net.JoinHostPort(to.host, strconv.Itoa(tg.port))
 	st, err := dp.ssh.run(ctx, tg.dest, nil, probeScript, tg.id, dp.hash)
 	if err != nil {
 		return fail(err)
@@ -303,7 +306,7 @@ func (dp *deployer) host(ctx context.Context, tg deployTarget) (hostReport, *dep
 			return fail(fmt.Errorf("another tacetd runs there (PID %s, %s): undeploy it first", pid, st["exe"]))
 		}
 		if err := dp.answers(ctx, rep.Addr, 2*time.Second); err != nil {
-			return fail(fmt.Errorf("tacetd runs there (PID %s) but does not answer: %v", pid, err))
+			return fail(to.unreachable(fmt.Errorf("tacetd runs there (PID %s) but does not answer: %v", pid, err)))
 		}
 		rep.Status, rep.PID = statusRunning, rec.PID
 		return rep, rec
@@ -322,7 +325,7 @@ func (dp *deployer) host(ctx context.Context, tg deployTarget) (hostReport, *dep
 	rec.PID, _ = strconv.Atoi(st["pid"])
 	if err := dp.answers(ctx, rep.Addr, dp.wait); err != nil {
 		_, logErr := dp.ssh.run(ctx, tg.dest, nil, logScript, rec.Base, tg.id)
-		return fail(fmt.Errorf("started tacetd (PID %d) does not answer: %v; its log: %v", rec.PID, err, logErr))
+		return fail(to.unreachable(fmt.Errorf("started tacetd (PID %d) does not answer: %v; its log: %v", rec.PID, err, logErr)))
 	}
 	rep.Status, rep.PID = statusDeployed, rec.PID
 	return rep, rec

@@ -166,8 +166,10 @@ const jumpRules = `table inet tacet_jump {
 // is given no ssh option or config of its own.
 //
 // tacet dials the daemon straight at the host's address (see BUG in
-// deploy.go), so the controller has a route to the inner bridge through
-// the gateway: only ssh is kept to the jump.
+// deploy.go): without a route from the controller to the inner bridge,
+// deploy says why the daemon it started does not answer, and undeploy,
+// which needs ssh alone, still takes it away. With a route through the
+// gateway, only ssh is kept to the jump.
 func TestDeployJumpNetns(t *testing.T) {
 	netns.Require(t)
 	bin := testTacetd(t)
@@ -179,7 +181,6 @@ func TestDeployJumpNetns(t *testing.T) {
 	in := inner.AddHost("h", "198.18.1.2/24")
 	for _, step := range []error{
 		gwOut.Forward(),
-		ctl.IP("route", "add", "198.18.1.0/24", "via", gwOut.Addr),
 		in.IP("route", "add", "default", "via", gwIn.Addr),
 		in.NFT(fmt.Sprintf(jumpRules, gwIn.Addr)),
 	} {
@@ -192,13 +193,30 @@ func TestDeployJumpNetns(t *testing.T) {
 	waitSSH(t, ctl.Host, gw.Host)
 	waitSSH(t, gw.Host, h.Host)
 
-	// Without the jump, the inner host's sshd is out of reach.
+	deploy := []string{"--json", "deploy", "--name", "jump", "--tacetd", bin, "-w", "inner"}
+	// Without a route the daemon cannot answer; do not wait the 10 s.
+	status, out, _ := ctl.tacet(t, append(deploy, "--wait", "2s")...)
+	if r := reportLines(t, out)["inner"]; status != exitFailed || r.Status != statusFailed ||
+		!strings.Contains(r.Detail, "ProxyJump gw") || !strings.Contains(r.Detail, "route to 198.18.1.2") {
+		t.Errorf("deploy with no route to the daemon: %+v, want failed, naming the jump", r)
+	}
+	status, out, _ = ctl.tacet(t, "--json", "undeploy", "--name", "jump", "-w", "inner")
+	if r := reportLines(t, out)["inner"]; status != exitOK || r.Status != statusRemoved {
+		t.Errorf("undeploy of the daemon that did not answer: status %d, %+v", status, r)
+	}
+	if ds := h.daemons(t); len(ds) != 0 {
+		t.Errorf("inner: tacetd still runs after undeploy: %q", ds)
+	}
+
+	if err := ctl.IP("route", "add", "198.18.1.0/24", "via", gwOut.Addr); err != nil {
+		t.Fatal(err)
+	}
+	// Routed, the inner host's sshd still refuses all but the gateway.
 	status, _, stderr := ctl.run(t, nil, "ssh", "-o", "BatchMode=yes", "-o", "ProxyJump=none", "inner", "true")
 	if status == 0 || !strings.Contains(stderr, "Connection refused") {
 		t.Fatalf("ssh to inner without ProxyJump: status %d, %q; want connection refused", status, stderr)
 	}
-
-	status, out, _ := ctl.tacet(t, "--json", "deploy", "--name", "jump", "--tacetd", bin, "-w", "inner")
+	status, out, _ = ctl.tacet(t, deploy...)
 	if r := reportLines(t, out)["inner"]; status != exitOK || r.Status != statusDeployed {
 		t.Fatalf("deploy through the gateway: status %d, %+v", status, r)
 	}

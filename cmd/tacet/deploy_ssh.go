@@ -86,25 +86,52 @@ func (s *sshRunner) run(ctx context.Context, dest string, stdin io.Reader, scrip
 	return keyValues(stdout.Bytes()), nil
 }
 
-// resolve returns the host name that ssh connects to for dest, after its
-// config has mapped aliases (ssh -G), which is what tacet dials.
-func (s *sshRunner) resolve(ctx context.Context, dest string) (string, error) {
+// sshTarget is what ssh's config makes of a destination (ssh -G).
+type sshTarget struct {
+	host string // the host name ssh connects to, which is what tacet dials
+	via  string // "ProxyJump J" or "ProxyCommand C" when ssh goes through another host
+}
+
+// resolve returns what ssh connects to for dest, after its config has
+// mapped aliases and chosen jump hosts.
+func (s *sshRunner) resolve(ctx context.Context, dest string) (sshTarget, error) {
 	cmd := exec.CommandContext(ctx, "ssh", append(append([]string{"-G"}, s.optionArgs()...), "--", dest)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		if line := lastLine(stderr.Bytes()); line != "" {
-			return "", &sshError{Status: cmd.ProcessState.ExitCode(), Line: line}
+			return sshTarget{}, &sshError{Status: cmd.ProcessState.ExitCode(), Line: line}
 		}
-		return "", fmt.Errorf("ssh -G %s: %w", dest, err)
+		return sshTarget{}, fmt.Errorf("ssh -G %s: %w", dest, err)
 	}
+	var tg sshTarget
 	sc := bufio.NewScanner(&stdout)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "hostname "); ok {
-			return strings.TrimSpace(v), nil
+		k, v, _ := strings.Cut(sc.Text(), " ")
+		v = strings.TrimSpace(v)
+		switch {
+		case k == "hostname":
+			tg.host = v
+		case k == "proxyjump" && v != "none":
+			tg.via = "ProxyJump " + v
+		case k == "proxycommand" && v != "none" && tg.via == "":
+			tg.via = "ProxyCommand " + v
 		}
 	}
-	return "", fmt.Errorf("ssh -G %s printed no hostname", dest)
+	if tg.host == "" {
+		return tg, fmt.Errorf("ssh -G %s printed no hostname", dest)
+	}
+	return tg, nil
+}
+
+// unreachable adds to err, a daemon that does not answer, why that may
+// be when ssh reaches its host through another: tacet does not.
+func (tg sshTarget) unreachable(err error) error {
+	if tg.via == "" {
+		return err
+	}
+	return fmt.Errorf("%w (ssh reaches the host with %s, but tacet dials its daemon directly: "+
+		"the controller needs a route to %s)", err, tg.via, tg.host)
 }
 
 // lastLine returns the last non-blank line of b, skipping ssh's warnings
