@@ -36,6 +36,7 @@ func hostsConfig(hosts map[string]string, extra string) string {
 // reason, and do not hold the others back.
 func TestDeployNetns(t *testing.T) {
 	netns.Require(t)
+	t.Parallel() // each test has namespaces, hosts and a controller of its own
 	bin := testTacetd(t)
 	br := netns.NewBridge(t, "d")
 	addrs := map[string]string{}
@@ -145,8 +146,10 @@ func TestDeployNetns(t *testing.T) {
 			t.Errorf("%s: files left after undeploy: %q", h.name, fs)
 		}
 	}
-	if _, err := os.Stat(ctl.localFile(".config/tacet/deployments/lab.json")); err == nil {
-		t.Errorf("the local record of the deployment is left after undeploy")
+	for _, f := range []string{"lab.json", "lab.key"} {
+		if _, err := os.Stat(ctl.localFile(".config/tacet/deployments/" + f)); err == nil {
+			t.Errorf("the controller's %s is left after undeploy", f)
+		}
 	}
 }
 
@@ -172,6 +175,7 @@ const jumpRules = `table inet tacet_jump {
 // gateway, only ssh is kept to the jump.
 func TestDeployJumpNetns(t *testing.T) {
 	netns.Require(t)
+	t.Parallel()
 	bin := testTacetd(t)
 	outer, inner := netns.NewBridge(t, "jo"), netns.NewBridge(t, "ji")
 	ctl := newController(t, outer.AddHost("c", "198.18.0.1/24"), hostsConfig(
@@ -237,4 +241,87 @@ func TestDeployJumpNetns(t *testing.T) {
 	if fs := h.files(t); !slices.Equal(fs, []string{"/tmp/host-name"}) {
 		t.Errorf("inner: files left after undeploy: %q", fs)
 	}
+}
+
+// Two deployments share the hosts and the binary: the second, over KCP,
+// finds the binary there by its hash and does not copy it again; taking
+// the first away leaves the binary the second runs, and taking the
+// second away leaves nothing.
+func TestDeployTwoNetns(t *testing.T) {
+	netns.Require(t)
+	t.Parallel()
+	bin := testTacetd(t)
+	br := netns.NewBridge(t, "t")
+	addrs := map[string]string{"m1": "198.18.0.11", "m2": "198.18.0.12"}
+	ctl := newController(t, br.AddHost("c", "198.18.0.1/24"), hostsConfig(addrs, ""))
+	var hosts []*sshHost
+	for _, name := range []string{"m1", "m2"} {
+		h := startHost(t, br.AddHost(name, addrs[name]+"/24"), name, ctl.pub)
+		waitSSH(t, ctl.Host, h.Host)
+		hosts = append(hosts, h)
+	}
+	hash, err := fileSHA256(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary := "/root/.tacet/bin/tacetd-" + hash
+	stat := "stat -c %i.%Z " + binary
+
+	deploy := func(name string, more ...string) {
+		t.Helper()
+		args := append([]string{"--json", "deploy", "--name", name, "--tacetd", bin, "-w", "m[1-2]"}, more...)
+		status, out, _ := ctl.tacet(t, args...)
+		for _, h := range hosts {
+			if r := reportLines(t, out)[h.name]; status != exitOK || r.Status != statusDeployed {
+				t.Fatalf("deploy %s to %s: status %d, %+v", name, h.name, status, r)
+			}
+		}
+	}
+	deploy("a")
+	copied := map[string]string{}
+	for _, h := range hosts {
+		copied[h.name] = h.inside(t, stat)
+	}
+	deploy("b", "--transport", "kcp", "--port", "7341")
+	for _, h := range hosts {
+		if s := h.inside(t, stat); s != copied[h.name] {
+			t.Errorf("%s: the second deployment copied the binary again (inode.ctime %s, was %s)",
+				h.name, strings.TrimSpace(s), strings.TrimSpace(copied[h.name]))
+		}
+		if ds := h.daemons(t); len(ds) != 2 {
+			t.Errorf("%s: %d daemons, want one per deployment: %q", h.name, len(ds), ds)
+		}
+	}
+	status, out, _ := ctl.tacet(t, "-d", "b", "run", "--", "cat", "/tmp/host-name")
+	for _, h := range hosts {
+		if status != exitOK || !strings.Contains(out, h.Addr+":7341: "+h.name+"\n") {
+			t.Errorf("tacet -d b run over KCP: status %d, no line from %s", status, h.name)
+		}
+	}
+
+	// undeploy takes name away; other names the deployment left, if any.
+	undeploy := func(name, other string) {
+		t.Helper()
+		status, out, _ := ctl.tacet(t, "--json", "undeploy", "--name", name)
+		for _, h := range hosts {
+			if r := reportLines(t, out)[h.name]; status != exitOK || r.Status != statusRemoved {
+				t.Errorf("undeploy %s from %s: status %d, %+v", name, h.name, status, r)
+			}
+			fs, ds := h.files(t), h.daemons(t)
+			gone := "/root/.tacet/state-" + name + "@" + h.name
+			if other == "" {
+				if len(ds) != 0 || !slices.Equal(fs, []string{"/tmp/host-name"}) {
+					t.Errorf("%s after undeploy %s: daemons %q, files %q; want none", h.name, name, ds, fs)
+				}
+				continue
+			}
+			kept := "/root/.tacet/state-" + other + "@" + h.name
+			if len(ds) != 1 || !slices.Contains(fs, binary) || !slices.Contains(fs, kept) || slices.Contains(fs, gone) {
+				t.Errorf("%s after undeploy %s: daemons %q, files %q; want %s's daemon, binary and state only",
+					h.name, name, ds, fs, other)
+			}
+		}
+	}
+	undeploy("a", "b")
+	undeploy("b", "")
 }
