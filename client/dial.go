@@ -32,8 +32,8 @@ type config struct {
 	timeout  time.Duration
 	window   int
 
-	// dialConn, set by tests, replaces the transport: the handshake runs
-	// on the net.Conn it returns.
+	// dialConn, set by WithDialer, replaces the transport: the handshake
+	// runs on the net.Conn it returns.
 	dialConn func(ctx context.Context) (net.Conn, error)
 }
 
@@ -61,6 +61,14 @@ func WithTLS(t *netstack.TLSConfig) Option { return func(c *config) { c.tls = t 
 // WithTimeout bounds the connect and the handshake; 0 means the
 // handshake's default of 5 s. Calls are bounded by their contexts.
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// WithDialer makes Dial run the handshake on the connection fn returns
+// instead of dialling the address itself, which then only names the
+// daemon: for a stream that reaches it some other way, such as through
+// ssh -W. The handshake is the same as on tcp://.
+func WithDialer(fn func(ctx context.Context) (net.Conn, error)) Option {
+	return func(c *config) { c.dialConn = fn }
+}
 
 // WithWindow sets the credit window of the Streams of the Client, in
 // bytes; 0 means DefaultWindow.

@@ -34,6 +34,10 @@ type GroupConfig struct {
 
 	// Options are given to every Dial, such as WithKeyFile.
 	Options []Option
+
+	// HostOptions, if set, returns more options for the daemon at addr,
+	// given after Options, such as a WithDialer for that host alone.
+	HostOptions func(addr string) []Option
 }
 
 // Group is one connection to each of many daemons, for doing the same
@@ -73,7 +77,11 @@ func DialGroup(ctx context.Context, addrs []string, cfg GroupConfig) *Group {
 		// The context bounds a dial whose transport ignores WithTimeout.
 		dctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		g.clients[i], g.errs[i] = Dial(dctx, addrs[i], opts...)
+		o := opts
+		if cfg.HostOptions != nil {
+			o = append(opts[:len(opts):len(opts)], cfg.HostOptions(addrs[i])...)
+		}
+		g.clients[i], g.errs[i] = Dial(dctx, addrs[i], o...)
 	})
 	return g
 }

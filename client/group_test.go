@@ -202,3 +202,34 @@ func TestGroupFanoutBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupHostOptions checks that HostOptions reach one host's Dial
+// only: a WithDialer for a name that does not resolve carries that
+// host's connection elsewhere, under the name it was given.
+func TestGroupHostOptions(t *testing.T) {
+	real := fakeHost(t, 0, 0)
+	const alias = "tunnelled.invalid:7340"
+	addrs := []string{fakeHost(t, 0, 0), alias}
+	var dialled []string
+	g := DialGroup(context.Background(), addrs, GroupConfig{Fanout: 1, Options: []Option{WithKey(testKey)},
+		HostOptions: func(addr string) []Option {
+			dialled = append(dialled, addr)
+			if addr != alias {
+				return nil
+			}
+			return []Option{WithDialer(func(ctx context.Context) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "tcp", real)
+			})}
+		}})
+	defer g.Close()
+	if g.Connected() != 2 {
+		t.Fatalf("Connected() = %d, want 2: %v %v", g.Connected(), g.Err(0), g.Err(1))
+	}
+	if got := g.Client(1).Addr(); got != alias {
+		t.Errorf("the redirected host is named %q, want %q", got, alias)
+	}
+	if len(dialled) != 2 || dialled[0] != addrs[0] || dialled[1] != alias {
+		t.Errorf("HostOptions called for %q, want each address once", dialled)
+	}
+}
