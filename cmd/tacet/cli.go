@@ -33,8 +33,12 @@ type cli struct {
 
 // dial connects to the daemon at addr.
 func (t *cli) dial(ctx context.Context, addr string) (*client.Client, error) {
-	return client.Dial(ctx, addr, t.dialOptions()...)
+	return client.Dial(ctx, addr, append(t.dialOptions(), t.hostOptions(addr)...)...)
 }
+
+// hostOptions are the options of the connection to addr alone: ssh -W
+// for a host of the deployment that is reached through ssh.
+func (t *cli) hostOptions(addr string) []client.Option { return t.opts.viaSSH[addr] }
 
 // dialOptions are the options of every connection tacet makes.
 func (t *cli) dialOptions() []client.Option {

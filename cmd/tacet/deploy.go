@@ -27,13 +27,10 @@ import (
 // the daemon detached from the ssh session, and waits until it answers.
 // See deploy_script.go for what it leaves on a host.
 //
-// BUG(deploy): tacet dials the host name that ssh's config maps each
-// alias to (ssh -G), straight to the daemon's port: a host that ssh
-// reaches only through a jump host is deployed, but its daemon answers
-// only if the controller has a route to it; deploy says so when it does
-// not. Dialling through `ssh -W 127.0.0.1:PORT DEST`, with a per-host
-// dialer in client.GroupConfig, would fix it and let the daemons listen
-// on loopback only.
+// tacet dials each daemon at the host name that ssh's config maps the
+// alias to (ssh -G), except on a host that ssh reaches through a jump
+// host: there the daemon listens on loopback and tacet goes through ssh
+// (--ssh-tunnel, deploy_tunnel.go).
 
 // Defaults of deploy.
 const (
@@ -53,6 +50,8 @@ type deployFlags struct {
 	port      int
 	transport string
 	bind      string
+	bindSet   bool   // --bind was given
+	tunnel    string // --ssh-tunnel: auto, yes or no
 	keyFile   string
 	tacetd    string
 	wait      time.Duration
@@ -152,6 +151,8 @@ type deployer struct {
 	hash      string // its sha256, hex
 	transport string
 	bind      string
+	bindSet   bool
+	tunnel    string
 	wait      time.Duration
 }
 
@@ -161,12 +162,17 @@ func cmdDeploy(ctx context.Context, t *cli, args []string) int {
 	f.common(fs)
 	fs.IntVar(&f.port, "port", defaultDeployPort, "daemon `PORT` of the hosts written without one")
 	fs.StringVar(&f.transport, "transport", "tcp", "tcp or kcp")
-	fs.StringVar(&f.bind, "bind", "0.0.0.0", "`ADDRESS` the daemons listen on, on their hosts")
+	fs.StringVar(&f.bind, "bind", "0.0.0.0", "`ADDRESS` the daemons listen on, on their hosts (127.0.0.1 on those reached through ssh -W)")
 	fs.StringVar(&f.keyFile, "key-file", "", "key `PATH` to deploy (default the deployment's, else a new one)")
 	fs.StringVar(&f.tacetd, "tacetd", "", "tacetd binary `PATH` to copy (default tacetd beside tacet)")
 	fs.DurationVar(&f.wait, "wait", defaultDeployWait, "how long a started daemon may take to answer")
+	fs.StringVar(&f.tunnel, "ssh-tunnel", "auto", "`WHEN` tacet reaches a daemon through ssh -W rather than at its address: yes, no, or auto for the hosts ssh reaches through a jump host")
 	if err := t.parseFlags(fs, args); err != nil {
 		return helpOrFail(t, err)
+	}
+	fs.Visit(func(fl *flag.Flag) { f.bindSet = f.bindSet || fl.Name == "bind" })
+	if f.tunnel != "auto" && f.tunnel != "yes" && f.tunnel != "no" {
+		return t.fail(usagef("deploy: --ssh-tunnel must be auto, yes or no"))
 	}
 	if fs.NArg() != 0 {
 		return t.fail(usagef("deploy takes no arguments"))
@@ -219,7 +225,8 @@ func newDeployer(t *cli, f *deployFlags, name string) (*deployer, error) {
 	if err := rec.pickKey(f.keyFile); err != nil {
 		return nil, err
 	}
-	dp := &deployer{t: t, rec: rec, transport: f.transport, bind: f.bind, wait: f.wait,
+	dp := &deployer{t: t, rec: rec, transport: f.transport, bind: f.bind, bindSet: f.bindSet,
+		tunnel: f.tunnel, wait: f.wait,
 		ssh: &sshRunner{config: f.sshConfig, options: f.sshOpts}}
 	if dp.key, err = netstack.LoadKey(rec.KeyFile); err != nil {
 		return nil, err
@@ -290,12 +297,19 @@ func (dp *deployer) host(ctx context.Context, tg deployTarget) (hostReport, *dep
 		return fail(err)
 	}
 	rep.Addr = dp.transport + "://" + net.JoinHostPort(to.host, strconv.Itoa(tg.port))
+	bind, tunnel, err := dp.route(to, tg.port)
+	if err != nil {
+		return fail(err)
+	}
 	st, err := dp.ssh.run(ctx, tg.dest, nil, probeScript, tg.id, dp.hash)
 	if err != nil {
 		return fail(err)
 	}
-	rec := &deployedHost{Target: tg.spec, Addr: rep.Addr, Base: st["base"]}
+	rec := &deployedHost{Target: tg.spec, Addr: rep.Addr, Base: st["base"], Tunnel: tunnel}
 	bin := rec.Base + "/bin/tacetd-" + dp.hash
+	if tunnel != "" {
+		rep.Detail = "through ssh -W " + tunnel
+	}
 
 	// A daemon of this deployment runs already: keep it if it is this
 	// build and answers, rather than end the processes it runs.
@@ -305,7 +319,7 @@ func (dp *deployer) host(ctx context.Context, tg deployTarget) (hostReport, *dep
 		if filepath.Base(st["exe"]) != filepath.Base(bin) {
 			return fail(fmt.Errorf("another tacetd runs there (PID %s, %s): undeploy it first", pid, st["exe"]))
 		}
-		if err := dp.answers(ctx, rep.Addr, 2*time.Second); err != nil {
+		if err := dp.answers(ctx, rec, 2*time.Second); err != nil {
 			return fail(to.unreachable(fmt.Errorf("tacetd runs there (PID %s) but does not answer: %v", pid, err)))
 		}
 		rep.Status, rep.PID = statusRunning, rec.PID
@@ -317,13 +331,13 @@ func (dp *deployer) host(ctx context.Context, tg deployTarget) (hostReport, *dep
 			return fail(err)
 		}
 	}
-	listen := dp.transport + "://" + net.JoinHostPort(dp.bind, strconv.Itoa(tg.port))
+	listen := dp.transport + "://" + net.JoinHostPort(bind, strconv.Itoa(tg.port))
 	st, err = dp.ssh.run(ctx, tg.dest, bytes.NewReader(dp.keyText), startScript, rec.Base, tg.id, bin, listen)
 	if err != nil {
 		return fail(err)
 	}
 	rec.PID, _ = strconv.Atoi(st["pid"])
-	if err := dp.answers(ctx, rep.Addr, dp.wait); err != nil {
+	if err := dp.answers(ctx, rec, dp.wait); err != nil {
 		_, logErr := dp.ssh.run(ctx, tg.dest, nil, logScript, rec.Base, tg.id)
 		return fail(to.unreachable(fmt.Errorf("started tacetd (PID %d) does not answer: %v; its log: %v", rec.PID, err, logErr)))
 	}
@@ -342,14 +356,40 @@ func (dp *deployer) copyBinary(ctx context.Context, dest, bin string) error {
 	return err
 }
 
-// answers dials addr until a handshake with the deployment's key
-// succeeds, for at most within.
-func (dp *deployer) answers(ctx context.Context, addr string, within time.Duration) error {
+// route decides how tacet reaches the daemon of a host: straight at its
+// address, or through ssh when ssh itself goes through a jump host (or
+// --ssh-tunnel yes), with the daemon then on loopback unless --bind says
+// otherwise. It returns the address the daemon binds and the ssh -W
+// target, "" for none.
+func (dp *deployer) route(to sshTarget, port int) (bind, tunnel string, err error) {
+	if dp.tunnel == "no" || dp.tunnel == "auto" && to.via == "" {
+		return dp.bind, "", nil
+	}
+	if dp.transport != "tcp" {
+		return "", "", fmt.Errorf("tacet would reach this daemon through ssh (--ssh-tunnel %s), which carries tcp only: "+
+			"deploy it with --transport tcp, or --ssh-tunnel no if the controller can reach %s", dp.tunnel, to.host)
+	}
+	bind = dp.bind
+	if !dp.bindSet {
+		bind = "127.0.0.1"
+	}
+	return bind, tunnelTarget(bind, port), nil
+}
+
+// answers dials h until a handshake with the deployment's key succeeds,
+// for at most within.
+func (dp *deployer) answers(ctx context.Context, h *deployedHost, within time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
+	// Through ssh, each try is a new ssh session, maybe through a jump.
+	timeout := time.Second
+	opts := dp.rec.tunnelOptions(h)
+	if opts != nil {
+		timeout = 5 * time.Second
+	}
 	for {
-		c, err := client.Dial(ctx, addr, client.WithKey(dp.key), client.WithWho(who()),
-			client.WithTimeout(time.Second))
+		c, err := client.Dial(ctx, h.Addr, append(opts, client.WithKey(dp.key), client.WithWho(who()),
+			client.WithTimeout(timeout))...)
 		if err == nil {
 			return c.Close()
 		}

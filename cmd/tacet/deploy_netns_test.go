@@ -153,26 +153,11 @@ func TestDeployNetns(t *testing.T) {
 	}
 }
 
-// jumpRules make the inner host's sshd refuse every connection but the
-// gateway's, as a site reached through a bastion does; its other ports,
-// the daemon's among them, stay open to the routed controller.
-const jumpRules = `table inet tacet_jump {
-	chain input {
-		type filter hook input priority 0; policy accept;
-		tcp dport 22 ip saddr != %s reject with tcp reset
-	}
-}
-`
-
 // A host reached only through a gateway, with ProxyJump in the user's
 // ~/.ssh/config, is deployed, runs a command and is undeployed; tacet
-// is given no ssh option or config of its own.
-//
-// tacet dials the daemon straight at the host's address (see BUG in
-// deploy.go): without a route from the controller to the inner bridge,
-// deploy says why the daemon it started does not answer, and undeploy,
-// which needs ssh alone, still takes it away. With a route through the
-// gateway, only ssh is kept to the jump.
+// is given no ssh option or config of its own. The controller has no
+// route to the inner host, so tacet reaches its daemon through ssh as
+// well; told not to, deploy says why the daemon does not answer.
 func TestDeployJumpNetns(t *testing.T) {
 	netns.Require(t)
 	t.Parallel()
@@ -180,29 +165,22 @@ func TestDeployJumpNetns(t *testing.T) {
 	outer, inner := netns.NewBridge(t, "jo"), netns.NewBridge(t, "ji")
 	ctl := newController(t, outer.AddHost("c", "198.18.0.1/24"), hostsConfig(
 		map[string]string{"gw": "198.18.0.2", "inner": "198.18.1.2"}, "Host inner\n\tProxyJump gw\n"))
-	gwOut := outer.AddHost("g", "198.18.0.2/24")
-	gwIn := inner.Attach(gwOut.NS, "eth1", "198.18.1.1/24")
-	in := inner.AddHost("h", "198.18.1.2/24")
-	for _, step := range []error{
-		gwOut.Forward(),
-		in.IP("route", "add", "default", "via", gwIn.Addr),
-		in.NFT(fmt.Sprintf(jumpRules, gwIn.Addr)),
-	} {
-		if step != nil {
-			t.Fatal(step)
-		}
-	}
-	gw := startHost(t, gwOut, "gw", ctl.pub)
-	h := startHost(t, in, "inner", ctl.pub)
+	gw := startHost(t, outer.AddHost("g", "198.18.0.2/24"), "gw", ctl.pub)
+	inner.Attach(gw.NS, "eth1", "198.18.1.1/24")
+	h := startHost(t, inner.AddHost("h", "198.18.1.2/24"), "inner", ctl.pub)
 	waitSSH(t, ctl.Host, gw.Host)
 	waitSSH(t, gw.Host, h.Host)
+	status, _, stderr := ctl.run(t, nil, "ssh", "-o", "BatchMode=yes", "-o", "ProxyJump=none", "inner", "true")
+	if status == 0 || !strings.Contains(stderr, "Network is unreachable") {
+		t.Fatalf("ssh to inner without ProxyJump: status %d, %q; want an unreachable network", status, stderr)
+	}
 
 	deploy := []string{"--json", "deploy", "--name", "jump", "--tacetd", bin, "-w", "inner"}
-	// Without a route the daemon cannot answer; do not wait the 10 s.
-	status, out, _ := ctl.tacet(t, append(deploy, "--wait", "2s")...)
+	// The daemon cannot answer: do not wait the default 10 s.
+	status, out, _ := ctl.tacet(t, append(deploy, "--ssh-tunnel", "no", "--wait", "2s")...)
 	if r := reportLines(t, out)["inner"]; status != exitFailed || r.Status != statusFailed ||
 		!strings.Contains(r.Detail, "ProxyJump gw") || !strings.Contains(r.Detail, "route to 198.18.1.2") {
-		t.Errorf("deploy with no route to the daemon: %+v, want failed, naming the jump", r)
+		t.Errorf("deploy --ssh-tunnel no: %+v, want failed, naming the jump", r)
 	}
 	status, out, _ = ctl.tacet(t, "--json", "undeploy", "--name", "jump", "-w", "inner")
 	if r := reportLines(t, out)["inner"]; status != exitOK || r.Status != statusRemoved {
@@ -212,24 +190,21 @@ func TestDeployJumpNetns(t *testing.T) {
 		t.Errorf("inner: tacetd still runs after undeploy: %q", ds)
 	}
 
-	if err := ctl.IP("route", "add", "198.18.1.0/24", "via", gwOut.Addr); err != nil {
-		t.Fatal(err)
-	}
-	// Routed, the inner host's sshd still refuses all but the gateway.
-	status, _, stderr := ctl.run(t, nil, "ssh", "-o", "BatchMode=yes", "-o", "ProxyJump=none", "inner", "true")
-	if status == 0 || !strings.Contains(stderr, "Connection refused") {
-		t.Fatalf("ssh to inner without ProxyJump: status %d, %q; want connection refused", status, stderr)
-	}
 	status, out, _ = ctl.tacet(t, deploy...)
-	if r := reportLines(t, out)["inner"]; status != exitOK || r.Status != statusDeployed {
+	r := reportLines(t, out)["inner"]
+	if status != exitOK || r.Status != statusDeployed || r.Detail != "through ssh -W 127.0.0.1:7340" {
 		t.Fatalf("deploy through the gateway: status %d, %+v", status, r)
 	}
-	if ds := h.daemons(t); len(ds) != 1 {
-		t.Errorf("inner: %d daemons, want 1: %q", len(ds), ds)
+	if ds := h.daemons(t); len(ds) != 1 || !strings.Contains(ds[0], "--listen tcp://127.0.0.1:7340") {
+		t.Errorf("inner: daemons %q, want one on loopback", ds)
 	}
 	status, out, _ = ctl.tacet(t, "-d", "jump", "run", "--", "cat", "/tmp/host-name")
 	if status != exitOK || out != "inner\n" {
 		t.Errorf("tacet -d jump run: status %d, output %q; want inner", status, out)
+	}
+	status, out, _ = ctl.tacet(t, deploy...)
+	if again := reportLines(t, out)["inner"]; status != exitOK || again.Status != statusRunning || again.PID != r.PID {
+		t.Errorf("deploy again through the gateway: status %d, %+v, want already running as PID %d", status, again, r.PID)
 	}
 	status, out, _ = ctl.tacet(t, "--json", "undeploy", "--name", "jump")
 	if r := reportLines(t, out)["inner"]; status != exitOK || r.Status != statusRemoved {

@@ -88,3 +88,35 @@ func TestApplyDeployment(t *testing.T) {
 		})
 	}
 }
+
+// route sends a host through ssh when ssh itself goes through a jump
+// host, or when told to, with the daemon on loopback unless --bind
+// says otherwise, and refuses KCP that way.
+func TestDeployRoute(t *testing.T) {
+	direct := sshTarget{host: "10.0.0.1"}
+	jumped := sshTarget{host: "10.0.0.1", via: "ProxyJump gw"}
+	for _, tc := range []struct {
+		name         string
+		dp           deployer
+		to           sshTarget
+		bind, tunnel string
+		fails        bool
+	}{
+		{"auto, direct", deployer{tunnel: "auto", transport: "tcp", bind: "0.0.0.0"}, direct, "0.0.0.0", "", false},
+		{"auto, jumped", deployer{tunnel: "auto", transport: "tcp", bind: "0.0.0.0"}, jumped, "127.0.0.1", "127.0.0.1:7340", false},
+		{"no, jumped", deployer{tunnel: "no", transport: "tcp", bind: "0.0.0.0"}, jumped, "0.0.0.0", "", false},
+		{"yes, direct", deployer{tunnel: "yes", transport: "tcp", bind: "0.0.0.0"}, direct, "127.0.0.1", "127.0.0.1:7340", false},
+		{"yes, --bind ::", deployer{tunnel: "yes", transport: "tcp", bind: "::", bindSet: true}, direct, "::", "[::1]:7340", false},
+		{"yes, --bind an address", deployer{tunnel: "yes", transport: "tcp", bind: "10.0.0.1", bindSet: true}, direct, "10.0.0.1", "10.0.0.1:7340", false},
+		{"auto, jumped, kcp", deployer{tunnel: "auto", transport: "kcp", bind: "0.0.0.0"}, jumped, "", "", true},
+		{"auto, direct, kcp", deployer{tunnel: "auto", transport: "kcp", bind: "0.0.0.0"}, direct, "0.0.0.0", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bind, tunnel, err := tc.dp.route(tc.to, 7340)
+			if (err != nil) != tc.fails || bind != tc.bind || tunnel != tc.tunnel {
+				t.Errorf("route: bind %q, tunnel %q, error %v; want %q, %q, error %v",
+					bind, tunnel, err, tc.bind, tc.tunnel, tc.fails)
+			}
+		})
+	}
+}

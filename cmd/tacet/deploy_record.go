@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+
+	"gitlab.com/tacet/tacet/client"
 )
 
 // A deployment is recorded on the controller, in
@@ -34,6 +36,7 @@ type deployedHost struct {
 	Addr   string `json:"addr"`   // the daemon's address, for tacet to dial
 	Base   string `json:"base"`   // the directory deploy used on the host
 	PID    int    `json:"pid"`
+	Tunnel string `json:"tunnel,omitempty"` // HOST:PORT for ssh -W on the host, when Addr is out of reach
 }
 
 // validName is what a deployment name may be: it names files here and
@@ -161,8 +164,14 @@ func (o *options) applyDeployment(cmd string) error {
 		return fmt.Errorf("deployment %s has no hosts", d.Name)
 	}
 	o.hosts = o.hosts[:0]
-	for _, h := range d.Hosts {
+	for i, h := range d.Hosts {
 		o.hosts = append(o.hosts, h.Addr)
+		if opts := d.tunnelOptions(&d.Hosts[i]); opts != nil {
+			if o.viaSSH == nil {
+				o.viaSSH = make(map[string][]client.Option)
+			}
+			o.viaSSH[h.Addr] = opts
+		}
 	}
 	if o.keyFile == "" {
 		o.keyFile = d.KeyFile

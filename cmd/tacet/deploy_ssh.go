@@ -125,12 +125,13 @@ func (s *sshRunner) resolve(ctx context.Context, dest string) (sshTarget, error)
 }
 
 // unreachable adds to err, a daemon that does not answer, why that may
-// be when ssh reaches its host through another: tacet does not.
+// be when ssh reaches its host through another and tacet was told not
+// to.
 func (tg sshTarget) unreachable(err error) error {
 	if tg.via == "" {
 		return err
 	}
-	return fmt.Errorf("%w (ssh reaches the host with %s, but tacet dials its daemon directly: "+
+	return fmt.Errorf("%w (ssh reaches the host with %s, but --ssh-tunnel no makes tacet dial its daemon directly: "+
 		"the controller needs a route to %s)", err, tg.via, tg.host)
 }
 

@@ -137,3 +137,42 @@ func TestDeploySSH(t *testing.T) {
 		}
 	}
 }
+
+// With --ssh-tunnel yes, tacet reaches the daemon through ssh -W: once
+// ssh can no longer reach the host, neither can tacet, and it says
+// ssh's reason.
+func TestDeploySSHTunnel(t *testing.T) {
+	s := startSSHD(t, []string{"node1"}, "node2")
+	bin := testTacetd(t)
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv(sshConfigEnv, s.config)
+	host := fmt.Sprintf("node1:%d", freePort(t))
+
+	status, out, _ := deployTacet(t, "--json", "deploy", "--name", "tun", "--tacetd", bin, "--ssh-tunnel", "yes", "-w", host)
+	r := reportLines(t, out)[host]
+	if status != exitOK || r.Status != statusDeployed || !strings.HasPrefix(r.Detail, "through ssh -W 127.0.0.1:") {
+		t.Fatalf("deploy --ssh-tunnel yes: status %d, %+v", status, r)
+	}
+	if status, out, _ := deployTacet(t, "-d", "tun", "run", "--", "echo", "via ssh"); status != exitOK || out != "via ssh\n" {
+		t.Errorf("tacet -d tun run: status %d, output %q", status, out)
+	}
+
+	// node1 now names the port where no sshd listens.
+	config, err := os.ReadFile(s.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(config), "Host node1\n", "Host unused\n", 1)
+	broken = strings.Replace(broken, "Host node2\n", "Host node2 node1\n", 1)
+	writeTestFile(t, s.config, broken)
+	status, _, stderr := deployTacet(t, "-d", "tun", "run", "--", "true")
+	if status == exitOK || !strings.Contains(stderr, "Connection refused") {
+		t.Errorf("tacet -d tun run with ssh refused: status %d, %q; want ssh's connection refused", status, stderr)
+	}
+	writeTestFile(t, s.config, string(config))
+
+	status, out, _ = deployTacet(t, "--json", "undeploy", "--name", "tun")
+	if r := reportLines(t, out)[host]; status != exitOK || r.Status != statusRemoved || pidAlive(r.PID) {
+		t.Errorf("undeploy: status %d, %+v", status, r)
+	}
+}

@@ -196,7 +196,7 @@ func (t *cli) runMany(ctx context.Context, f *fanFlags, p *fanPlan) int {
 	}
 
 	r.g = client.DialGroup(ctx, p.hosts, client.GroupConfig{Fanout: t.opts.fanout,
-		Timeout: t.opts.connectTimeout, Options: t.dialOptions()})
+		Timeout: t.opts.connectTimeout, Options: t.dialOptions(), HostOptions: t.hostOptions})
 	defer r.g.Close()
 	if f.sync {
 		r.runSync(ctx, at)

@@ -52,7 +52,7 @@ func cmdGet(ctx context.Context, t *cli, args []string) int {
 func (t *cli) transfer(ctx context.Context, verb string,
 	fn func(*client.Group, []client.FileOption) ([]client.TransferResult, []error)) int {
 	hosts := t.opts.hosts
-	g := client.DialGroup(ctx, hosts, client.GroupConfig{Options: t.dialOptions()})
+	g := client.DialGroup(ctx, hosts, client.GroupConfig{Options: t.dialOptions(), HostOptions: t.hostOptions})
 	defer g.Close()
 
 	pl := &progressLine{w: t.stderr, hosts: len(hosts), per: make([]client.Progress, len(hosts)),

@@ -129,7 +129,7 @@ func cmdPing(ctx context.Context, t *cli, args []string) int {
 	}
 
 	g := client.DialGroup(ctx, t.opts.hosts, client.GroupConfig{Fanout: t.opts.fanout,
-		Timeout: t.opts.connectTimeout, Options: t.dialOptions()})
+		Timeout: t.opts.connectTimeout, Options: t.dialOptions(), HostOptions: t.hostOptions})
 	defer g.Close()
 	ests, errs := g.EstimateClocks(ctx, client.Burst{Count: *count, Spacing: *gap})
 

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"gitlab.com/tacet/tacet/client"
 	"gitlab.com/tacet/tacet/netstack"
 )
 
@@ -36,8 +37,10 @@ type options struct {
 	fanout         int           // connects and starts in flight at once
 
 	// -d: a deployment whose hosts and key stand for -w and --key-file
-	// (deploy_record.go).
+	// (deploy_record.go), and the dial options of its hosts that tacet
+	// reaches through ssh, by address (deploy_tunnel.go).
 	deployment string
+	viaSSH     map[string][]client.Option
 }
 
 // command is one subcommand: it parses its own flags from args and
@@ -69,7 +72,7 @@ func init() {
 		"get":     {cmdGet, "get REMOTE LOCALDIR", "copy a file or tree from every host into LOCALDIR/HOST/"},
 
 		// Putting tacetd on hosts over ssh (deploy.go, undeploy.go).
-		"deploy":   {cmdDeploy, "deploy -w HOSTS [--name NAME] [--port P] [--transport tcp|kcp] [--key-file K] [--ssh-option OPT]...", "start tacetd on hosts over ssh, copying it there if needed"},
+		"deploy":   {cmdDeploy, "deploy -w HOSTS [--name NAME] [--port P] [--transport tcp|kcp] [--ssh-tunnel auto|yes|no] [--key-file K] [--ssh-option OPT]...", "start tacetd on hosts over ssh, copying it there if needed"},
 		"undeploy": {cmdUndeploy, "undeploy [-w HOSTS] [--name NAME] [--keep-state] [--keep-running]", "stop a deployment's tacetd and remove what deploy put there"},
 	}
 }

@@ -157,8 +157,8 @@ func (u *undeployer) busy(ctx context.Context, tg deployTarget) (int, error) {
 	if keyFile == "" {
 		keyFile = u.rec.KeyFile
 	}
-	c, err := client.Dial(ctx, h.Addr, client.WithKeyFile(keyFile), client.WithWho(who()),
-		client.WithTimeout(5*time.Second))
+	c, err := client.Dial(ctx, h.Addr, append(u.rec.tunnelOptions(h), client.WithKeyFile(keyFile),
+		client.WithWho(who()), client.WithTimeout(5*time.Second))...)
 	if err != nil {
 		return 0, fmt.Errorf("ask the daemon for its processes: %w", err)
 	}
