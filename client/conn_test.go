@@ -257,3 +257,25 @@ func TestStdinSplits(t *testing.T) {
 		t.Fatalf("Stdin: %v, daemon got %d bytes of %d", err, got, len(data))
 	}
 }
+
+// TestAnswerPing: the daemon pings a controller that holds leased
+// processes and says nothing; the client answers, and the connection
+// goes on.
+func TestAnswerPing(t *testing.T) {
+	c, d := newPair(t)
+	before := uint64(time.Now().UnixNano())
+	d.frame(func(b []byte) ([]byte, error) {
+		return (&codec.Ping{T1: 42}).MarshalMsg(codec.AppendEnvelope(b, codec.KindPing, 7))
+	})
+	select {
+	case p := <-d.pongs:
+		if p.id != 7 || p.pong.T1 != 42 || p.pong.T2 < before || p.pong.T3 < p.pong.T2 || p.pong.M3 < p.pong.M2 {
+			t.Errorf("pong id %d %+v, want id 7, t1 42 and the client's clocks", p.id, p.pong)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no pong within 5 s")
+	}
+	if err := c.Err(); err != nil {
+		t.Fatalf("connection ended after a PING: %v", err)
+	}
+}

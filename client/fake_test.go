@@ -27,6 +27,7 @@ type fakeDaemon struct {
 	wmu     sync.Mutex
 	reqs    chan fakeReq
 	credits chan fakeCredit
+	pongs   chan fakePong
 	done    chan struct{} // closed when the fake's reader stops
 	pongOff time.Duration // added to the clocks of every pong
 }
@@ -35,6 +36,11 @@ type fakeReq struct {
 	id     uint32
 	method string
 	args   []byte
+}
+
+type fakePong struct {
+	id   uint32
+	pong codec.Pong
 }
 
 type fakeCredit struct {
@@ -55,7 +61,7 @@ var testKey = func() *netstack.Key {
 func newPair(t *testing.T, opts ...Option) (*Client, *fakeDaemon) {
 	t.Helper()
 	d := &fakeDaemon{t: t, reqs: make(chan fakeReq, 64), credits: make(chan fakeCredit, 1024),
-		done: make(chan struct{})}
+		pongs: make(chan fakePong, 16), done: make(chan struct{})}
 	cnc, dnc := socketPair(t)
 	hs := make(chan error, 1)
 	go func() {
@@ -140,6 +146,10 @@ func (d *fakeDaemon) readLoop() {
 				pong := codec.Pong{T1: p.T1, T2: t, T3: t + 1000, M2: 5, M3: 6}
 				return pong.MarshalMsg(codec.AppendEnvelope(b, codec.KindPong, id))
 			})
+		case codec.KindPong:
+			var p codec.Pong
+			codec.Unmarshal(body, &p, "pong")
+			d.pongs <- fakePong{id, p}
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"gitlab.com/tacet/tacet/codec"
 )
 
@@ -48,6 +50,8 @@ func (c *Client) dispatch(p []byte) error {
 		return c.onEvent(id, body)
 	case codec.KindPong:
 		c.onPong(id, body)
+	case codec.KindPing:
+		c.onPing(id, body)
 	case codec.KindGoaway:
 		c.onGoaway(body)
 		return errGoaway
@@ -224,6 +228,36 @@ func (c *Client) onPong(id uint32, body []byte) {
 	if ch != nil {
 		ch <- pong{Pong: p, at: at}
 	}
+}
+
+// onPing answers a PING of the daemon, which sends them to tell a live
+// controller from a silent network while it holds processes with a lease.
+// The PONG is written from a goroutine of its own, so that the reader
+// never waits for a writer.
+func (c *Client) onPing(id uint32, body []byte) {
+	t2 := stampNow()
+	var p codec.Ping
+	if codec.Unmarshal(body, &p, "ping") != nil {
+		return
+	}
+	c.goBackground(func() {
+		t3 := stampNow()
+		pong := codec.Pong{T1: p.T1, T2: t2.real, M2: t2.mono, T3: t3.real, M3: t3.mono}
+		c.send(func(b []byte) ([]byte, error) {
+			return pong.MarshalMsg(codec.AppendEnvelope(b, codec.KindPong, id))
+		})
+	})
+}
+
+// stamp is one instant on both of this machine's clocks, in ns, as a PONG
+// carries them.
+type stamp struct{ real, mono uint64 }
+
+func stampNow() stamp {
+	var r, m unix.Timespec
+	unix.ClockGettime(unix.CLOCK_REALTIME, &r)
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &m)
+	return stamp{uint64(r.Nano()), uint64(m.Nano())}
 }
 
 // onGoaway records the daemon's reason for closing, which every call

@@ -184,6 +184,19 @@ func (c *client) dispatch(p []byte) error {
 		c.mu.Unlock()
 		return fmt.Errorf("%w: %v", errGoaway, &g.Err)
 	case codec.KindPong:
+	case codec.KindPing:
+		// The daemon pings an owner of leased processes that is silent;
+		// answer as a controller must, from a goroutine, as the reader
+		// must not wait for writes.
+		var ping codec.Ping
+		if err := codec.Unmarshal(body, &ping, "ping"); err != nil {
+			return err
+		}
+		go c.writeMsg(func(b []byte) ([]byte, error) {
+			t := realNow()
+			pong := codec.Pong{T1: ping.T1, T2: t, T3: t}
+			return pong.MarshalMsg(codec.AppendEnvelope(b, codec.KindPong, id))
+		})
 	default:
 		if kind < codec.KindFirstExtension {
 			return fmt.Errorf("unexpected frame kind %d", kind)

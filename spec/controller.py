@@ -25,6 +25,7 @@ import os
 import socket
 import struct
 import sys
+import time
 
 import msgpack
 
@@ -270,6 +271,12 @@ class Controller:
         elif kind == KIND_GOAWAY:
             self.close()
             raise Goaway(body.get("e", {}))
+        elif kind == KIND_PING:
+            # A daemon pings a silent owner of leased processes (16.8).
+            t = time.clock_gettime_ns(time.CLOCK_REALTIME)
+            m = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+            pong = {"t1": body.get("t1", 0), "t2": t, "t3": t, "m2": m, "m3": m}
+            self._write_frame(self._envelope(KIND_PONG, ident, pong))
         elif kind < KIND_FIRST_EXTENSION and kind != KIND_PONG:
             raise ProtocolError("unexpected frame kind %d" % kind)
 
