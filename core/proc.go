@@ -47,6 +47,7 @@ type proc struct {
 	timeout time.Duration
 	grace   time.Duration
 	timers  []*time.Timer // pending timeouts, lease and scheduled signals
+	leaseT  *time.Timer   // looks at the owner's silence (lease.go); also in timers
 	why     string        // why the daemon ended it, once it decided to
 	exit    codec.Exit
 	fail    codec.Failed

@@ -50,6 +50,7 @@ func (s *session) readLoop() error {
 			return err
 		}
 		t := now()
+		s.heard.Store(t.mono)
 		kind, id, body, err := codec.ParseEnvelope(frame)
 		if err != nil {
 			s.goaway(codec.NewError(codec.CodeProtocol, err.Error()))
@@ -74,6 +75,9 @@ func (s *session) readLoop() error {
 			s.pings = append(s.pings, pingReq{id: id, t1: p.T1, t2: t.real, m2: t.mono})
 			s.mu.Unlock()
 			s.wakeup()
+		case codec.KindPong:
+			// The answer to a PING of a lease (lease.go): its arrival is
+			// all that counts.
 		case codec.KindGoaway:
 			return nil
 		default:

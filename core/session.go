@@ -5,6 +5,7 @@ package core
 import (
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tinylib/msgp/msgp"
 
@@ -42,6 +43,9 @@ type session struct {
 	wake chan struct{} // capacity 1: something to write
 	done chan struct{} // closed when the session ends
 
+	heard  atomic.Uint64 // MONOTONIC ns when the last frame was read; set by the reader
+	pinged uint64        // MONOTONIC ns of the last PING sent for a lease; owned by the loop
+
 	mu     sync.Mutex // guards the fields below
 	ctl    []byte     // queued control frames, each u32be length + payload
 	pings  []pingReq
@@ -49,6 +53,7 @@ type session struct {
 	ssubs  []*sampleSub // sample subscriptions (sample_sub.go)
 	gets   []*getXfer   // file.get transfers (file_get.go)
 	nextID uint32
+	pingID uint32 // the id of the last PING the daemon sent
 	closed bool
 	over   bool // the control backlog overflowed
 }
@@ -70,7 +75,9 @@ type sub struct {
 }
 
 func newSession(e *Engine, c FrameConn, name string) *session {
-	return &session{e: e, conn: c, name: name, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &session{e: e, conn: c, name: name, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s.heard.Store(monoNow())
+	return s
 }
 
 // wakeup tells the writer that there may be something to write.

@@ -127,6 +127,7 @@ func (e *Engine) register(p *proc, sp *spawn.Process, io *childIO, a *codec.Star
 		at = stamp{p.times.ExecReal, p.times.ExecMono} // when the child passed to execve
 	}
 	e.afterResponse(func() { p.setState(state, at) })
+	e.watchLease(p)
 }
 
 // spawnFailed records why p could not start and returns the error for
