@@ -61,9 +61,10 @@ type Engine struct {
 	nextH    uint64
 	stopping bool
 	args     args
-	later    []func() // run after the current request's response
-	readBuf  []byte   // the data of out.read responses
-	smp      sampling // sample subscriptions and the sampler (sample_sub.go)
+	later    []func()    // run after the current request's response
+	readBuf  []byte      // the data of out.read responses
+	smp      sampling    // sample subscriptions and the sampler (sample_sub.go)
+	giveBack *time.Timer // returns free memory after a burst (giveback.go)
 
 	files fileState // file transfers and collected files (file_*.go); owned by the loop
 

@@ -314,6 +314,7 @@ func (e *Engine) forget(p *proc) {
 		p.cg.kill()
 		p.cg.remove()
 	}
+	e.noteFreed()
 }
 
 // subscribe answers out.subscribe itself, before the subscription starts.

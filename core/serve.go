@@ -116,6 +116,7 @@ func (s *session) request(id uint32, body []byte, handled chan struct{}) error {
 // processes it started with a lease get their lease timer.
 func (e *Engine) sessionEnded(s *session) {
 	delete(e.sessions, s)
+	e.noteFreed()
 	e.endSampleSubs(s)
 	e.endFiles(s)
 	s.mu.Lock()
