@@ -3,7 +3,10 @@
 package e2e
 
 import (
+	"debug/buildinfo"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,12 +19,13 @@ import (
 // threads of their own.
 const maxDaemonThreads = 30
 
-// TestLoadStartReap starts and reaps many short processes and checks that
-// the daemon is left as it was: no fd more, no zombie, few threads.
+// TestLoadStartReap starts and reaps many short processes (10,000 with
+// TACET_SCALE=full) and checks that the daemon is left as it was: no fd
+// more, no zombie, few threads, its memory back near where it was.
 func TestLoadStartReap(t *testing.T) {
 	d := startDaemon(t)
 	c := dial(t, d, d.tcp)
-	n := scaled(200, 1000)
+	n := scaled(200, 10000)
 	const workers = 4
 
 	var bad struct {
@@ -79,8 +83,10 @@ func TestLoadStartReap(t *testing.T) {
 		return maxThreads
 	}
 
-	run(20) // let the daemon reach its steady state: runtime threads, buffers
-	fds := fdCount(t, d.pid())
+	// Let the daemon reach its steady state: runtime threads, buffers,
+	// the pages of its code that a cycle runs.
+	run(200)
+	fds, base := fdCount(t, d.pid()), settledRSS(d.pid())
 	began := time.Now()
 	peak := run(n)
 	t.Logf("%d processes in %v; daemon threads peaked at %d", n, time.Since(began), peak)
@@ -92,22 +98,39 @@ func TestLoadStartReap(t *testing.T) {
 		t.Errorf("daemon threads peaked at %d, want at most %d", peak, maxDaemonThreads)
 	}
 	waitNoZombies(t, d.pid())
+	waitRSS(t, d.pid(), base)
 	if bad.n > 0 {
 		// TestExitRecordComplete fails on this; here it is only noted, so
 		// that this test speaks for the daemon's resources.
 		t.Logf("%d of %d exit records of `echo x` do not say 2 bytes and no open stream; the first: len %v open %v",
-			bad.n, n+20, bad.first.Lengths, bad.first.Open)
+			bad.n, n+200, bad.first.Lengths, bad.first.Open)
 	}
 }
 
-// TestLoadLiveChildren holds many children at once and checks that the
-// daemon's threads do not grow with them.
+// TestLoadLiveChildren holds many children at once (1000 with
+// TACET_SCALE=full) and checks that the daemon's threads do not grow with
+// them, that each is reported killed, and that once they are gone its
+// fds and memory are as before. The first round warms the daemon up; the
+// second is measured against what the first left.
 func TestLoadLiveChildren(t *testing.T) {
 	d := startDaemon(t)
 	c := dial(t, d, d.tcp)
-	const n = 200
-	fds := fdCount(t, d.pid())
+	n := scaled(200, 1000)
+	liveRound(t, d, c, n)
+	fds, base := fdCount(t, d.pid()), settledRSS(d.pid())
 
+	liveRound(t, d, c, n)
+	if after := waitFDs(t, d.pid(), fds); after > fds {
+		t.Errorf("daemon has %d fds after its children ended, %d before: %v", after, fds, fdList(d.pid()))
+	}
+	waitRSS(t, d.pid(), base)
+}
+
+// liveRound starts n children that sleep, checks that they all run at
+// once and that the daemon's threads stay bounded, then kills them and
+// checks their exit records and that nothing is left behind.
+func liveRound(t *testing.T, d *daemon, c *client, n int) {
+	t.Helper()
 	var handles []uint64
 	peak := 0
 	for range n {
@@ -129,16 +152,13 @@ func TestLoadLiveChildren(t *testing.T) {
 		c.signal(h, 9, true)
 	}
 	for _, h := range handles {
-		if ex := c.waitExit(h, eventTimeout); ex.Signal != 9 {
-			t.Errorf("exit sig %d, want 9", ex.Signal)
+		if ex := c.waitExit(h, eventTimeout); ex.Signal != 9 || ex.Why != "tree" {
+			t.Errorf("exit sig %d why %q, want 9 and tree", ex.Signal, ex.Why)
 		}
 		c.release(h)
 	}
 	waitNoDescendants(t, d.pid(), nil, goneTimeout)
 	waitNoZombies(t, d.pid())
-	if after := waitFDs(t, d.pid(), fds); after > fds {
-		t.Errorf("daemon has %d fds after its children ended, %d before: %v", after, fds, fdList(d.pid()))
-	}
 }
 
 // waitFDs waits, boundedly, for pid's fd count to come down to want, as
@@ -155,6 +175,76 @@ func waitFDs(t *testing.T, pid, want int) int {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// rssSlack is how far above its baseline the daemon's resident memory
+// may stay after a load, as a share of the baseline.
+const rssSlack = 0.10
+
+// rssWait bounds the wait for the daemon's memory to come back.
+const rssWait = 5 * time.Second
+
+// settledRSS returns the resident memory of pid once the daemon has
+// given back what a burst of work left free (core/giveback.go), so that
+// a baseline and a measurement after a load are taken alike.
+func settledRSS(pid int) int64 {
+	time.Sleep(1500 * time.Millisecond)
+	return rss(pid)
+}
+
+// rss returns the resident memory of pid in bytes.
+func rss(pid int) int64 {
+	f := strings.Fields(statusField(pid, "VmRSS")) // "1234 kB"
+	if len(f) == 0 {
+		return 0
+	}
+	kb, _ := strconv.ParseInt(f[0], 10, 64)
+	return kb << 10
+}
+
+// waitRSS fails unless pid's resident memory comes back within rssSlack
+// of base, a settledRSS taken after a warm-up of the same work: the
+// daemon returns free memory a second after a burst, and the first run
+// of a kind of work grows what stays resident for good (code pages,
+// runtime threads and the runtime's goroutine records), which is no
+// leak. The wait is bounded at rssWait.
+func waitRSS(t *testing.T, pid int, base int64) {
+	t.Helper()
+	if raceBuild() {
+		t.Logf("daemon RSS not compared (%d KiB, baseline %d KiB): %s is built with -race, "+
+			"whose shadow memory is not the daemon's own; make load checks it", rss(pid)>>10, base>>10, tacetdBin)
+		return
+	}
+	limit := base + int64(float64(base)*rssSlack)
+	deadline := time.Now().Add(rssWait)
+	peak := rss(pid)
+	for {
+		n := rss(pid)
+		if n <= limit {
+			t.Logf("daemon RSS %d KiB, baseline %d KiB (peak seen after the load %d KiB)", n>>10, base>>10, peak>>10)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("daemon RSS %d KiB %v after the load, baseline %d KiB: more than %.0f%% above",
+				n>>10, rssWait, base>>10, rssSlack*100)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// raceBuild reports whether the daemon binary was built with -race.
+var raceBuild = sync.OnceValue(func() bool {
+	bi, err := buildinfo.ReadFile(tacetdBin)
+	if err != nil {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" && s.Value == "true" {
+			return true
+		}
+	}
+	return false
+})
 
 // waitNoZombies fails if pid keeps unreaped children for 2 s.
 func waitNoZombies(t *testing.T, pid int) {
