@@ -21,6 +21,7 @@ import (
 // memory.
 func TestLoadControllers(t *testing.T) {
 	const controllers, each = 100, 20
+	raiseNoFile(t, 8*controllers*each)
 	d := startDaemon(t)
 	warm := dial(t, d, d.tcp)
 	warm.run(sh("echo warm"))

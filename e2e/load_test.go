@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,9 +114,10 @@ func TestLoadStartReap(t *testing.T) {
 // fds and memory are as before. The first round warms the daemon up; the
 // second is measured against what the first left.
 func TestLoadLiveChildren(t *testing.T) {
+	n := scaled(200, 1000)
+	raiseNoFile(t, 8*uint64(n)) // a child costs the daemon 4 fds: pidfd, 2 pipes, cgroup
 	d := startDaemon(t)
 	c := dial(t, d, d.tcp)
-	n := scaled(200, 1000)
 	liveRound(t, d, c, n)
 	fds, base := fdCount(t, d.pid()), settledRSS(d.pid())
 
@@ -174,6 +176,29 @@ func waitFDs(t *testing.T, pid, want int) int {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// raiseNoFile raises this process's RLIMIT_NOFILE to at least n, the
+// hard limit too when it is lower and the test runs as root, so that the
+// daemon, which inherits the hard limit and raises its soft limit to it,
+// can hold n fds. Without the right to raise it, the test goes on and
+// fails where fds run out, naming the limit.
+func raiseNoFile(t *testing.T, n uint64) {
+	t.Helper()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Cur >= n {
+		return
+	}
+	want := lim
+	want.Cur, want.Max = n, max(n, lim.Max)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
+		t.Logf("RLIMIT_NOFILE stays %d/%d, below the %d this test needs: %v", lim.Cur, lim.Max, n, err)
+		return
+	}
+	t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim) })
 }
 
 // rssSlack is how far above its baseline the daemon's resident memory
