@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -144,10 +145,16 @@ func (tb *testbed) mustDial(i int) *client.Client {
 }
 
 // redialer returns a Redialer to node i that keeps trying for a minute,
-// closed at cleanup.
-func (tb *testbed) redialer(i int) *client.Redialer {
-	r := &client.Redialer{Dial: func(ctx context.Context) (*client.Client, error) { return tb.dial(ctx, i) },
-		Attempts: 30, Within: time.Minute}
+// closed at cleanup. It counts its connections in *conns.
+func (tb *testbed) redialer(i int, conns *atomic.Int32) *client.Redialer {
+	dial := func(ctx context.Context) (*client.Client, error) {
+		c, err := tb.dial(ctx, i)
+		if err == nil {
+			conns.Add(1)
+		}
+		return c, err
+	}
+	r := &client.Redialer{Dial: dial, Attempts: 30, Within: time.Minute}
 	tb.t.Cleanup(func() { r.Close() })
 	return r
 }
