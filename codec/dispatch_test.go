@@ -59,6 +59,7 @@ var bodyTypes = []bodyType{
 	{"file", func() Message { return new(File) }},
 	{"fileend", func() Message { return new(FileEnd) }},
 	{"proc.collect result", func() Message { return new(CollectResult) }},
+	{"proc.signal result", func() Message { return new(SignalResult) }},
 }
 
 // Body types by kind, method and event name, as a daemon and a controller
@@ -93,6 +94,7 @@ var (
 	resultTypes = map[string]func() Message{
 		MethodHostInfo:   func() Message { return new(HostInfo) },
 		MethodStart:      func() Message { return new(StartResult) },
+		MethodSignal:     func() Message { return new(SignalResult) },
 		MethodStatus:     func() Message { return new(ProcInfo) },
 		MethodList:       func() Message { return new(ListResult) },
 		MethodWait:       func() Message { return new(Exit) },

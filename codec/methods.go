@@ -34,9 +34,11 @@ const (
 // Capability history:
 //
 //	1 (2026-12-03): protocol v1 as first written in spec/PROTOCOL.md.
+//	2 (2026-12-03): proc.signal answers with SignalResult, the instant
+//	   the signal was sent; with at, when it has been sent.
 const (
 	ProtocolVersion   = 1
-	CapabilityVersion = 1
+	CapabilityVersion = 2
 )
 
 // Capability names offered in HELLO and granted in WELCOME.

@@ -97,6 +97,13 @@ type SignalArgs struct {
 	At     uint64 `msg:"at"`   // CLOCK_REALTIME ns; 0: now
 }
 
+// SignalResult is the result of proc.signal: when the daemon sent the
+// signal, which for a signal at an instant shows how late it was.
+type SignalResult struct {
+	Real uint64 `msg:"real"` // CLOCK_REALTIME ns
+	Mono uint64 `msg:"mono"` // CLOCK_MONOTONIC ns
+}
+
 // FreezeArgs are the arguments of proc.freeze.
 type FreezeArgs struct {
 	Handle uint64 `msg:"h"`

@@ -1143,6 +1143,82 @@ func (z *SignalArgs) Msgsize() (s int) {
 }
 
 // MarshalMsg implements msgp.Marshaler
+func (z SignalResult) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// map header, size 2
+	// string "real"
+	o = append(o, 0x82, 0xa4, 0x72, 0x65, 0x61, 0x6c)
+	o = msgp.AppendUint64(o, z.Real)
+	// string "mono"
+	o = append(o, 0xa4, 0x6d, 0x6f, 0x6e, 0x6f)
+	o = msgp.AppendUint64(o, z.Mono)
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *SignalResult) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z35826b65limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	var zb0001Dup [1]byte
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "real":
+			if zb0001Dup[0]&(1<<0) != 0 {
+				err = msgp.WrapError(msgp.ErrDuplicateEntry, "Real")
+				return
+			}
+			zb0001Dup[0] |= 1 << 0
+			z.Real, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Real")
+				return
+			}
+		case "mono":
+			if zb0001Dup[0]&(1<<1) != 0 {
+				err = msgp.WrapError(msgp.ErrDuplicateEntry, "Mono")
+				return
+			}
+			zb0001Dup[0] |= 1 << 1
+			z.Mono, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Mono")
+				return
+			}
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z SignalResult) Msgsize() (s int) {
+	s = 1 + 5 + msgp.Uint64Size + 5 + msgp.Uint64Size
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
 func (z *StartArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// map header, size 20

@@ -146,6 +146,9 @@ func (a *HandleArgs) Reset() { *a = HandleArgs{} }
 // Reset clears a.
 func (a *SignalArgs) Reset() { *a = SignalArgs{} }
 
+// Reset clears r.
+func (r *SignalResult) Reset() { *r = SignalResult{} }
+
 // Reset clears a.
 func (a *FreezeArgs) Reset() { *a = FreezeArgs{} }
 

@@ -80,7 +80,7 @@ func (e *Engine) dispatch(s *session, id uint32, method string, a []byte) (msgp.
 		if err := decode(a, &x.signal); err != nil {
 			return nil, err
 		}
-		return e.signal(&x.signal)
+		return e.signal(s, id, &x.signal)
 	case codec.MethodFreeze:
 		if err := decode(a, &x.freeze); err != nil {
 			return nil, err
@@ -203,7 +203,9 @@ func (e *Engine) trigger(a *codec.TriggerArgs) (msgp.Marshaler, *codec.Error) {
 	return success(), nil
 }
 
-func (e *Engine) signal(a *codec.SignalArgs) (msgp.Marshaler, *codec.Error) {
+// signal answers proc.signal: at once, or with at when the signal has
+// been sent at that instant.
+func (e *Engine) signal(s *session, id uint32, a *codec.SignalArgs) (msgp.Marshaler, *codec.Error) {
 	p, cerr := e.lookup(a.Handle)
 	if cerr != nil {
 		return nil, cerr
@@ -213,19 +215,25 @@ func (e *Engine) signal(a *codec.SignalArgs) (msgp.Marshaler, *codec.Error) {
 		return nil, badArgs("sig", "no such signal")
 	}
 	if a.At != 0 {
-		e.scheduleSignal(p, sig, a.Tree, a.At)
-		return success(), nil
+		e.scheduleSignal(s, id, p, sig, a.Tree, a.At)
+		return nil, nil
 	}
-	if a.Tree && (sig == unix.SIGKILL || sig == unix.SIGTERM) && p.why == "" && p.state != stateExited {
+	return result(e.sendSignal(p, sig, a.Tree))
+}
+
+// sendSignal sends sig to p, or with tree to its tree, and returns when.
+func (e *Engine) sendSignal(p *proc, sig unix.Signal, tree bool) (*codec.SignalResult, *codec.Error) {
+	if tree && (sig == unix.SIGKILL || sig == unix.SIGTERM) && p.why == "" && p.state != stateExited {
 		p.why = "tree"
 	}
-	if err := p.signal(sig, a.Tree); err != nil {
+	sent := now()
+	if err := p.signal(sig, tree); err != nil {
 		if err == errNotRunning {
 			return nil, codec.NewError(codec.CodeWrongState, "the process has ended")
 		}
 		return nil, codec.NewError(codec.CodeInternal, "signal: "+err.Error())
 	}
-	return success(), nil
+	return &codec.SignalResult{Real: sent.real, Mono: sent.mono}, nil
 }
 
 func (e *Engine) freeze(a *codec.FreezeArgs) (msgp.Marshaler, *codec.Error) {

@@ -128,14 +128,24 @@ func (e *Engine) released(p *proc, rel stamp, x codec.Times, err error) {
 	}
 }
 
-// scheduleSignal sends sig at the instant at, for fault injection.
-func (e *Engine) scheduleSignal(p *proc, sig unix.Signal, tree bool, at uint64) {
+// scheduleSignal sends sig at the instant at, for fault injection, and
+// then answers request id of s with the instant it was sent.
+//
+// TODO: the woken thread hands the signal to the loop, which adds the
+// loop's latency (microseconds when idle, more behind a burst of
+// requests) to the instant; sending from the woken thread on a pidfd
+// duplicated when scheduling would remove it, the cgroup case needing the
+// cgroup directory kept open the same way.
+func (e *Engine) scheduleSignal(s *session, id uint32, p *proc, sig unix.Signal, tree bool, at uint64) {
 	go func() {
 		waitUntil(at)
 		e.post(func() {
-			if p.state != stateExited || tree {
-				p.signal(sig, tree)
+			r, cerr := e.sendSignal(p, sig, tree)
+			if cerr != nil {
+				s.fail(id, cerr)
+				return
 			}
+			s.respond(id, r)
 		})
 	}()
 }

@@ -365,6 +365,13 @@ class SignalArgs:
 
 
 @dataclass
+class SignalResult:
+    """When the daemon sent the signal (REALTIME and MONO ns)."""
+    real: int = _f(U)
+    mono: int = _f(U)
+
+
+@dataclass
 class FreezeArgs:
     h: int = _f(U)
     thaw: bool = _f(Q)
@@ -891,6 +898,7 @@ ARGS = {
 RESULTS = {
     "host.info": HostInfo,
     "proc.start": StartResult,
+    "proc.signal": SignalResult,
     "proc.status": ProcInfo,
     "proc.list": ListResult,
     "proc.wait": Exit,

@@ -1,0 +1,2 @@
+go test fuzz v1
+[]byte("\x00\x00\x00\a\x93\t\b\x81\xa1r\x80")
