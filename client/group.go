@@ -198,6 +198,33 @@ func (g *Group) Signal(ctx context.Context, procs []*Process, sig syscall.Signal
 	})
 }
 
+// SignalAt sends sig to every process of procs at one instant: at, by
+// this machine's clock (zero: now), converted to each daemon's with ests
+// (indexed by host, as EstimateClocks returns them; nil or a zero
+// estimate converts nothing). It returns, per host, when the daemon sent
+// the signal, converted back to this machine's clock. Every request is
+// sent at once and answered at the instant, so the hosts' waits overlap.
+func (g *Group) SignalAt(ctx context.Context, procs []*Process, sig syscall.Signal, tree bool,
+	at time.Time, ests []ClockEstimate) ([]time.Time, []error) {
+	sent := make([]time.Time, len(g.addrs))
+	errs := g.onProcs(procs, func(i int, p *Process) error {
+		var est ClockEstimate
+		if i < len(ests) {
+			est = ests[i]
+		}
+		dat := at
+		if !at.IsZero() {
+			dat = est.ToDaemon(at)
+		}
+		t, err := p.SignalAt(ctx, sig, tree, dat)
+		if err == nil && !t.IsZero() {
+			sent[i] = est.FromDaemon(t)
+		}
+		return err
+	})
+	return sent, errs
+}
+
 // Output subscribes to stream of every process of procs from offset
 // from. The caller closes the Streams.
 func (g *Group) Output(ctx context.Context, procs []*Process, stream uint8, from uint64) ([]*Stream, []error) {

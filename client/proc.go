@@ -194,13 +194,34 @@ func (p *Process) Status(ctx context.Context) (*codec.ProcInfo, error) {
 // Signal sends sig to the process, or with tree to it and every
 // descendant, however they detached.
 func (p *Process) Signal(ctx context.Context, sig syscall.Signal, tree bool) error {
+	_, err := p.SignalAt(ctx, sig, tree, time.Time{})
+	return err
+}
+
+// SignalAt sends sig as Signal does, at the daemon's CLOCK_REALTIME
+// instant at, or now when at is zero, and returns when the daemon sent
+// it, by the daemon's clock. With an instant, it returns once that has
+// come and the signal is sent; ctx bounds the wait, though the daemon
+// still sends the signal when ctx ends first. A daemon too old to say
+// when (capability version 1) gives the zero time.
+func (p *Process) SignalAt(ctx context.Context, sig syscall.Signal, tree bool, at time.Time) (time.Time, error) {
 	if sig <= 0 || sig > 255 {
 		e := sentinel(codec.CodeBadArgs)
 		e.Message, e.Field = "no such signal: "+strconv.Itoa(int(sig)), "sig"
-		return e
+		return time.Time{}, e
 	}
 	a := codec.SignalArgs{Handle: p.Handle, Signal: uint8(sig), Tree: tree}
-	return p.c.Call(ctx, codec.MethodSignal, &a, nil)
+	if !at.IsZero() {
+		a.At = uint64(at.UnixNano())
+	}
+	var r codec.SignalResult
+	if err := p.c.Call(ctx, codec.MethodSignal, &a, &r); err != nil {
+		return time.Time{}, err
+	}
+	if r.Real == 0 {
+		return time.Time{}, nil
+	}
+	return time.Unix(0, int64(r.Real)), nil
 }
 
 // Trigger releases the staged process at the CLOCK_REALTIME instant at,

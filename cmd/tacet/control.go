@@ -31,21 +31,6 @@ func (t *cli) withProcess(ctx context.Context, name string, args []string, fn fu
 	return exitOK
 }
 
-func cmdKill(ctx context.Context, t *cli, args []string) int {
-	fs := newFlags("kill")
-	sigName := fs.String("s", "TERM", "`SIGNAL` by name (TERM, SIGKILL, int) or number")
-	if err := t.parseFlags(fs, args); err != nil {
-		return helpOrFail(t, err)
-	}
-	sig, err := parseSignal(*sigName)
-	if err != nil {
-		return t.fail(err)
-	}
-	return t.withProcess(ctx, "kill", fs.Args(), func(p *client.Process) error {
-		return p.Signal(ctx, sig, true)
-	})
-}
-
 func cmdRelease(ctx context.Context, t *cli, args []string) int {
 	fs := newFlags("release")
 	if err := t.parseFlags(fs, args); err != nil {

@@ -59,7 +59,7 @@ func init() {
 		"start":   {cmdStart, "start [same flags as run] -- ARGV...", "start a process in the background and print its id"},
 		"ps":      {cmdPs, "ps", "list the processes the daemon keeps records of"},
 		"wait":    {cmdWait, "wait ID", "wait for a process and exit with its status"},
-		"kill":    {cmdKill, "kill [-s SIGNAL] ID", "signal a process and all its descendants (default TERM)"},
+		"kill":    {cmdKill, "kill [-s SIGNAL] [--at TIME] ID | --tag TAG", "signal a process tree (default TERM), on every host with --tag, at one instant with --at"},
 		"logs":    {cmdLogs, "logs [-f] [--stream stdout|stderr] ID", "print a process's output; -f follows it to the end"},
 		"release": {cmdRelease, "release ID", "make the daemon forget an ended process and its output"},
 		"info":    {cmdInfo, "info", "show the daemon's host"},
