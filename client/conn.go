@@ -42,6 +42,7 @@ type Client struct {
 	calls       map[uint32]*call
 	pings       map[uint32]chan pong
 	subs        map[uint32]*Stream
+	samples     map[uint32]*Samples // sample subscriptions (sample.go)
 	procs       map[uint64]*Process
 	pendingSubs int                   // out.subscribe calls not answered yet
 	orphans     map[uint32][]subEvent // events of subscriptions not answered yet
@@ -74,6 +75,7 @@ func newClient(conn frameConn, addr string, window int) *Client {
 		calls:   make(map[uint32]*call),
 		pings:   make(map[uint32]chan pong),
 		subs:    make(map[uint32]*Stream),
+		samples: make(map[uint32]*Samples),
 		procs:   make(map[uint64]*Process),
 		orphans: make(map[uint32][]subEvent),
 		events:  make(chan Event, eventBuffer),

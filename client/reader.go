@@ -140,8 +140,12 @@ func (c *Client) onEvent(id uint32, body []byte) error {
 // Stream, or keeps it until the Stream's subscribe response is read: the
 // daemon may send a subscription's first output before that response.
 func (c *Client) onSubEvent(sub uint32, name string, body []byte) error {
-	if name == codec.EventFile || name == codec.EventFileEnd {
+	switch name {
+	case codec.EventFile, codec.EventFileEnd:
 		return c.onFileEvent(sub, name, body)
+	case codec.EventSample:
+		c.onSampleEvent(sub, body)
+		return nil
 	}
 	var ev subEvent
 	var err error
@@ -279,6 +283,7 @@ func (c *Client) end(cause error) {
 	calls, pings, subs := c.calls, c.pings, c.subs
 	c.calls, c.pings, c.subs = map[uint32]*call{}, map[uint32]chan pong{}, map[uint32]*Stream{}
 	c.orphans, c.orphanBytes = nil, 0
+	c.endSamplesLocked()
 	c.mu.Unlock()
 
 	for _, cl := range calls {
