@@ -28,7 +28,7 @@ func TestRecordPlot(t *testing.T) {
 		t.Fatalf("start: status %d\n%s", r.status, r.stderr)
 	}
 	t.Cleanup(func() {
-		runTacet(t, f.keyFile, "-w", f.hostSet(), "kill", "-s", "KILL", "--tag", "load", "--at", "+1ms")
+		runTacet(t, f.keyFile, "-w", f.hostSet(), "kill", "-s", "KILL", "--tag", "load")
 	})
 
 	dir := t.TempDir()
@@ -185,5 +185,60 @@ func checkSVG(t *testing.T, path string, texts []string) {
 		if !ok {
 			t.Errorf("%s: no text %q among %q", path, want, found)
 		}
+	}
+}
+
+// TestTop shows a spinning process on each of two daemons: top, not on
+// a terminal, prints --count plain frames, and its JSON names each
+// host's process with the CPU it burns.
+func TestTop(t *testing.T) {
+	const hosts, frames = 2, 4
+	f := startFleet(t, hosts)
+	r := runTacet(t, f.keyFile, "-w", f.hostSet(), "start", "--tag", "spin", "--",
+		"sh", "-c", "while :; do :; done")
+	if r.status != 0 {
+		t.Fatalf("start: status %d\n%s", r.status, r.stderr)
+	}
+	t.Cleanup(func() { runTacet(t, f.keyFile, "-w", f.hostSet(), "kill", "-s", "KILL", "--tag", "spin") })
+	ids := map[string]string{} // host: id
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		host, id, _ := strings.Cut(line, " ")
+		ids[host] = id
+	}
+
+	r = runTacet(t, f.keyFile, "-w", f.hostSet(), "top", "--interval", "100ms", "--count", strconv.Itoa(frames))
+	if r.status != 0 {
+		t.Fatalf("top: status %d\n%s", r.status, r.stderr)
+	}
+	if n := strings.Count(r.stdout, "tacet top: 2 hosts"); n != frames || strings.Contains(r.stdout, "\x1b[") {
+		t.Errorf("%d frames, want %d, and no terminal control\n%q", n, frames, r.stdout)
+	}
+	last := r.stdout[strings.LastIndex(r.stdout, "tacet top:"):]
+	for host, id := range ids {
+		if !strings.Contains(last, host+"  "+id+" ") || !strings.Contains(last, "while :; do :; done") {
+			t.Errorf("last frame has no row for %s process %s:\n%s", host, id, last)
+		}
+	}
+
+	r = runTacet(t, f.keyFile, "-w", f.hostSet(), "--json", "top", "--interval", "100ms", "--count", strconv.Itoa(frames))
+	busy := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var rec struct {
+			Host string   `json:"host"`
+			ID   string   `json:"id"`
+			CPU  float64  `json:"cpu_pct"`
+			RSS  uint64   `json:"rss_bytes"`
+			Argv []string `json:"argv"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("top --json line %q: %v", line, err)
+		}
+		if ids[rec.Host] != rec.ID || rec.RSS == 0 || len(rec.Argv) != 3 {
+			t.Errorf("record %+v: want process %s of %s with its RSS and argv", rec, ids[rec.Host], rec.Host)
+		}
+		busy[rec.Host] = busy[rec.Host] || rec.CPU > 20
+	}
+	if len(busy) != hosts || !busy[f.addr(0)] || !busy[f.addr(1)] {
+		t.Errorf("hosts whose spinning process showed over 20%% CPU: %v", busy)
 	}
 }

@@ -65,6 +65,7 @@ func init() {
 		"info":    {cmdInfo, "info", "show the daemon's host"},
 		"ping":    {cmdPing, "ping [-c N] [-i DUR]", "measure round-trip time and clock offset to each daemon"},
 		"stats":   {cmdStats, "stats [--interval DUR] [--count N] [--json]", "show host counters and the daemon's own cost from each daemon"},
+		"top":     {cmdTop, "top [--interval DUR] [--count N]", "show the processes tacet started on every host, with their CPU and memory, refreshed"},
 		"record":  {cmdRecord, "record [--interval DUR] [--duration DUR | --count N] [--format csv|jsonl] -o FILE", "write samples of every host to CSV or JSON Lines, one row per host per sample"},
 		"plot":    {cmdPlot, "plot [--width CM] [--height CM] FILE -o OUT.svg|OUT.png", "draw CPU and memory over time per host from a record file"},
 		"certgen": {cmdCertgen, "certgen [--hosts H1,H2] [DIR]", "write a self-signed certificate for a tls:// tacetd and print its pin"},
