@@ -60,6 +60,8 @@ var bodyTypes = []bodyType{
 	{"fileend", func() Message { return new(FileEnd) }},
 	{"proc.collect result", func() Message { return new(CollectResult) }},
 	{"proc.signal result", func() Message { return new(SignalResult) }},
+	{"net.probe args", func() Message { return new(ProbeArgs) }},
+	{"net.probe result", func() Message { return new(ProbeResult) }},
 }
 
 // Body types by kind, method and event name, as a daemon and a controller
@@ -90,6 +92,7 @@ var (
 		MethodFilePut:     func() Message { return new(PutArgs) },
 		MethodFileGet:     func() Message { return new(GetArgs) },
 		MethodCollect:     func() Message { return new(HandleArgs) },
+		MethodProbe:       func() Message { return new(ProbeArgs) },
 	}
 	resultTypes = map[string]func() Message{
 		MethodHostInfo:   func() Message { return new(HostInfo) },
@@ -105,6 +108,7 @@ var (
 		MethodFilePut:    func() Message { return new(PutResult) },
 		MethodFileGet:    func() Message { return new(GetResult) },
 		MethodCollect:    func() Message { return new(CollectResult) },
+		MethodProbe:      func() Message { return new(ProbeResult) },
 	}
 	eventTypes = map[string]func() Message{
 		EventOut: func() Message { return new(Out) }, EventGap: func() Message { return new(Gap) },

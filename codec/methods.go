@@ -25,6 +25,7 @@ const (
 	MethodFilePut     = "file.put"
 	MethodFileGet     = "file.get"
 	MethodCollect     = "proc.collect"
+	MethodProbe       = "net.probe"
 )
 
 // Protocol versions. ProtocolVersion is the major version this package
@@ -35,7 +36,7 @@ const (
 //
 //	1 (2026-12-03): protocol v1 as first written in spec/PROTOCOL.md.
 //	2 (2026-12-03): proc.signal answers with SignalResult, the instant
-//	   the signal was sent; with at, when it has been sent.
+//	   the signal was sent; with at, when it has been sent. net.probe.
 const (
 	ProtocolVersion   = 1
 	CapabilityVersion = 2

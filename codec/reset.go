@@ -154,3 +154,9 @@ func (a *FreezeArgs) Reset() { *a = FreezeArgs{} }
 
 // Reset clears a.
 func (a *ResizeArgs) Reset() { *a = ResizeArgs{} }
+
+// Reset clears a.
+func (a *ProbeArgs) Reset() { *a = ProbeArgs{} }
+
+// Reset clears r.
+func (r *ProbeResult) Reset() { *r = ProbeResult{} }

@@ -253,6 +253,8 @@ func requestSamples() []sample {
 		req(24, MethodFileGet, "get a file past 4 GiB, resuming, with 4 MiB of credit",
 			&GetArgs{Path: []byte("/srv/runs/042/trace.\xff"), Offset: sampleOffset, Credit: 4 << 20}),
 		req(25, MethodCollect, "keep the files of an ended process", &HandleArgs{Handle: sampleHandle}),
+		req(26, MethodProbe, "is port 8080 on the daemon's own host accepting connections?",
+			&ProbeArgs{Port: 8080, Host: "localhost", Timeout: 500_000_000}),
 	}
 }
 
@@ -283,6 +285,8 @@ func responseSamples() []sample {
 			&PutResult{Xfer: 2, Have: 4 << 20, Credit: 8 << 20, Chunk: 256 << 10}),
 		res(24, MethodFileGet, "file.get result of a tree listing", sampleGetList()),
 		res(25, MethodCollect, "proc.collect result: one kept, one missing", sampleCollect()),
+		res(26, MethodProbe, "net.probe result: nothing listens there yet",
+			&ProbeResult{Errno: 111, Sys: "ECONNREFUSED", Why: "connect: connection refused", Dur: 61_000}),
 		{name: "response-error", desc: "SPAWN_FAILED with step and errno", kind: KindResponse,
 			id: 7, method: MethodStart, body: sampleSpawnError(), isErr: true},
 	}

@@ -65,6 +65,7 @@ type Engine struct {
 	readBuf  []byte      // the data of out.read responses
 	smp      sampling    // sample subscriptions and the sampler (sample_sub.go)
 	giveBack *time.Timer // returns free memory after a burst (giveback.go)
+	probes   int         // net.probe connects in flight (probe.go)
 
 	files fileState // file transfers and collected files (file_*.go); owned by the loop
 

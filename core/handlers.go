@@ -26,6 +26,7 @@ type args struct {
 	sub     codec.SubscribeArgs
 	unsub   codec.UnsubscribeArgs
 	read    codec.ReadArgs
+	probe   codec.ProbeArgs
 }
 
 // decode resets v, keeping its storage, and decodes the arguments a into
@@ -125,6 +126,11 @@ func (e *Engine) dispatch(s *session, id uint32, method string, a []byte) (msgp.
 		return e.dispatchSample(s, id, method, a)
 	case codec.MethodFilePut, codec.MethodFileGet, codec.MethodCollect:
 		return e.dispatchFile(s, id, method, a)
+	case codec.MethodProbe:
+		if err := decode(a, &x.probe); err != nil {
+			return nil, err
+		}
+		return e.probe(s, id, &x.probe)
 	}
 	return nil, codec.NewError(codec.CodeUnsupported, "method "+method+" is not served by this daemon")
 }
@@ -136,7 +142,7 @@ var served = []string{
 	codec.MethodList, codec.MethodWait, codec.MethodRelease, codec.MethodSubscribe,
 	codec.MethodUnsubscribe, codec.MethodRead,
 	codec.MethodSampleOnce, codec.MethodSampleSub, codec.MethodSampleUnsub,
-	codec.MethodFilePut, codec.MethodFileGet, codec.MethodCollect,
+	codec.MethodFilePut, codec.MethodFileGet, codec.MethodCollect, codec.MethodProbe,
 }
 
 // empty is the result of methods that return nothing but success.

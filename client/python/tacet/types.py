@@ -869,6 +869,23 @@ class FileEnd:
     changed: bool = _f(Q)
 
 
+@dataclass
+class ProbeArgs:
+    port: int = _f(U)
+    host: str = _f(S)
+    timeout: int = _f(U)
+
+
+@dataclass
+class ProbeResult:
+    """A TCP connect made by the daemon from its host (net.probe)."""
+    ok: bool = _f(Q)
+    errno: int = _f(U)
+    sys: str = _f(S)
+    why: str = _f(S)
+    dur: int = _f(U)
+
+
 # ---------------------------------------------------------------------------
 # Tables used by the protocol core
 
@@ -893,6 +910,7 @@ ARGS = {
     "sample.unsubscribe": UnsubscribeArgs,
     "file.put": PutArgs,
     "file.get": GetArgs,
+    "net.probe": ProbeArgs,
 }
 
 RESULTS = {
@@ -909,6 +927,7 @@ RESULTS = {
     "sample.subscribe": SampleSubResult,
     "file.put": PutResult,
     "file.get": GetResult,
+    "net.probe": ProbeResult,
 }
 
 EVENTS = {
