@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -98,5 +99,87 @@ func TestKillAt(t *testing.T) {
 	if r.status == 0 || strings.Count(r.stdout, `no live process tagged "fault"`) != hosts {
 		t.Errorf("kill of a tag no process has: status %d, want non-zero and %d reasons\n%s%s",
 			r.status, hosts, r.stdout, r.stderr)
+	}
+}
+
+// pythonBin returns Debian's python3, which the interop tests use too,
+// for a small TCP server and client.
+func pythonBin(t *testing.T) string {
+	t.Helper()
+	const py = "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Skipf("%s is needed for a TCP server and client (scripts/ci/deps.sh installs it): %v", py, err)
+	}
+	return py
+}
+
+// TestStartWaitPort starts a server that listens only after a delay,
+// with --wait-port, then a client on another daemon: the client
+// connects at its first try, because start returned only once the port
+// accepted connections.
+func TestStartWaitPort(t *testing.T) {
+	py := pythonBin(t)
+	f := startFleet(t, 2)
+	port := freePort(t)
+	server := fmt.Sprintf("import socket,time\ntime.sleep(0.5)\ns=socket.socket()\n"+
+		"s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('127.0.0.1',%d))\ns.listen()\ntime.sleep(60)\n", port)
+	r := runTacet(t, f.keyFile, "-w", f.addr(0), "start", "--tag", "server", "--wait-port", strconv.Itoa(port),
+		"--wait-timeout", "20s", "--", py, "-c", server)
+	if r.status != 0 {
+		t.Fatalf("start --wait-port: status %d\n%s", r.status, r.stderr)
+	}
+	t.Cleanup(func() { runTacet(t, f.keyFile, "-w", f.addr(0), "kill", "-s", "KILL", "--tag", "server") })
+
+	client := fmt.Sprintf("import socket\nsocket.create_connection(('127.0.0.1',%d),timeout=2).close()\nprint('connected')\n", port)
+	r = runTacet(t, f.keyFile, "-w", f.addr(1), "run", "--", py, "-c", client)
+	if r.status != 0 || strings.TrimSpace(r.stdout) != "connected" {
+		t.Errorf("client after the server's start: status %d, stdout %q\n%s", r.status, r.stdout, r.stderr)
+	}
+}
+
+// TestStartWaitOutput starts a process whose readiness line comes on
+// stderr after a delay: start returns once the line is there.
+func TestStartWaitOutput(t *testing.T) {
+	f := startFleet(t, 1)
+	r := runTacet(t, f.keyFile, "-w", f.addr(0), "start", "--wait-output", `^ready on [0-9]+$`, "--",
+		"sh", "-c", "echo booting; sleep 0.4; echo 'ready on 42' >&2; exec sleep 60")
+	if r.status != 0 {
+		t.Fatalf("start --wait-output: status %d\n%s", r.status, r.stderr)
+	}
+	id := strings.TrimSpace(r.stdout)
+	t.Cleanup(func() { runTacet(t, f.keyFile, "-w", f.addr(0), "kill", "-s", "KILL", id) })
+
+	// Without -f, logs prints only what the daemon holds already.
+	r = runTacet(t, f.keyFile, "-w", f.addr(0), "logs", "--stream", "stderr", id)
+	if r.status != 0 || r.stdout != "ready on 42\n" {
+		t.Errorf("stderr when start returned: %q, status %d, want the ready line", r.stdout, r.status)
+	}
+}
+
+// TestStartNotReady covers the failures: a timeout, which stops the
+// process, and a process that ends before its line.
+func TestStartNotReady(t *testing.T) {
+	f := startFleet(t, 1)
+	r := runTacet(t, f.keyFile, "-w", f.addr(0), "start", "--wait-output", "never", "--wait-timeout", "300ms",
+		"--", "sh", "-c", "echo not yet; exec sleep 60")
+	if r.status != 1 || r.stdout != "" || !strings.Contains(r.stderr, `not ready: waiting for a line of output matching "never": --wait-timeout 300ms passed`) ||
+		!strings.Contains(r.stderr, "sent SIGTERM to its tree") {
+		t.Errorf("timeout: status %d, stdout %q, stderr %q", r.status, r.stdout, r.stderr)
+	}
+	r = runTacet(t, f.keyFile, "-w", f.addr(0), "--json", "ps")
+	if !strings.Contains(r.stdout, `"exit":"SIGTERM`) {
+		t.Errorf("the process that was not ready was not ended by SIGTERM:\n%s", r.stdout)
+	}
+
+	port := freePort(t)
+	r = runTacet(t, f.keyFile, "-w", f.addr(0), "start", "--wait-port", strconv.Itoa(port), "--wait-timeout", "300ms",
+		"--", "sleep", "60")
+	if r.status != 1 || !strings.Contains(r.stderr, "accept connections") || !strings.Contains(r.stderr, "ECONNREFUSED") {
+		t.Errorf("port timeout: status %d, stderr %q", r.status, r.stderr)
+	}
+
+	r = runTacet(t, f.keyFile, "-w", f.addr(0), "start", "--wait-output", "ready", "--", "sh", "-c", "echo bye; exit 3")
+	if r.status != 1 || !strings.Contains(r.stderr, "the process ended before it was ready") {
+		t.Errorf("ended first: status %d, stderr %q", r.status, r.stderr)
 	}
 }

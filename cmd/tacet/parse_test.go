@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -164,13 +165,17 @@ func TestStartArgsErrors(t *testing.T) {
 		{"negative timeout", []string{"--timeout", "-1s", "true"}},
 		{"bad timeout", []string{"--timeout", "soon", "true"}},
 		{"unknown flag", []string{"--nope", "true"}},
+		{"port out of range", []string{"--wait-port", "70000", "true"}},
+		{"no wait timeout", []string{"--wait-port", "80", "--wait-timeout", "0s", "true"}},
+		{"bad pattern", []string{"--wait-output", "(", "true"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tc := &cli{opts: options{hosts: []string{""}}}
-			_, err := tc.parseStart("run", tt.args)
-			if statusFor(err) != exitUsage {
-				t.Errorf("parseStart(%q) = %v, want a usage error", tt.args, err)
+			// Usage errors come before any daemon is dialled.
+			var out, errOut strings.Builder
+			args := append([]string{"-w", "127.0.0.1:1", "start"}, tt.args...)
+			if status := tacet(t.Context(), args, nil, &out, &errOut); status != exitUsage {
+				t.Errorf("tacet start %q = %d, want %d\n%s", tt.args, status, exitUsage, errOut.String())
 			}
 		})
 	}

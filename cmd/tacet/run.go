@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"path/filepath"
 	"sync"
@@ -71,22 +70,6 @@ func (f *startFlags) startArgs(argv []string) (*codec.StartArgs, error) {
 	}
 	if f.stdin {
 		a.Stdin.Mode = "pipe"
-	}
-	return a, nil
-}
-
-// parseStart parses the command line of run or start.
-func (t *cli) parseStart(name string, args []string) (*codec.StartArgs, error) {
-	fs, f := newStartFlags(name)
-	if err := t.parseFlags(fs, args); err != nil {
-		return nil, err
-	}
-	a, err := f.startArgs(fs.Args())
-	if err != nil {
-		return nil, err
-	}
-	if f.stdin && len(t.opts.hosts) > 1 {
-		return nil, usagef("--stdin takes one host: tacet's stdin can be read once")
 	}
 	return a, nil
 }
@@ -278,34 +261,6 @@ type startRecord struct {
 	Event string `json:"event"`
 	ID    string `json:"id"`
 	PID   uint32 `json:"pid"`
-}
-
-func cmdStart(ctx context.Context, t *cli, args []string) int {
-	a, err := t.parseStart("start", args)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	} else if err != nil {
-		return t.fail(err)
-	}
-	return t.eachHost(func(addr string) int {
-		c, err := t.dial(ctx, addr)
-		if err != nil {
-			return t.fail(err)
-		}
-		defer c.Close()
-		p, err := c.Start(ctx, a)
-		switch {
-		case err != nil:
-			return t.fail(err)
-		case t.opts.json:
-			t.json.write(startRecord{Host: hostName(addr), Event: "start", ID: formatID(p.Handle), PID: p.PID})
-		case len(t.opts.hosts) > 1:
-			fmt.Fprintf(t.stdout, "%s %s\n", hostName(addr), formatID(p.Handle))
-		default:
-			fmt.Fprintln(t.stdout, formatID(p.Handle))
-		}
-		return exitOK
-	})
 }
 
 func cmdWait(ctx context.Context, t *cli, args []string) int {
