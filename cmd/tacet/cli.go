@@ -142,6 +142,9 @@ func (t *cli) parseFlags(fs *flag.FlagSet, args []string) error {
 		fmt.Fprintf(t.stdout, "usage: tacet [-w HOSTS] [--key-file PATH] [--json] %s\n\n%s\n", cmd.usage, cmd.help)
 		fs.SetOutput(t.stdout)
 		fs.PrintDefaults()
+		if details := commandDetails[fs.Name()]; details != nil {
+			fmt.Fprint(t.stdout, "\n"+details())
+		}
 		return err
 	}
 	if err != nil {

@@ -23,7 +23,7 @@ r[1-2]n[1-3], 10.0.0.[1-8]:7340. @oar names the hosts of $OAR_NODEFILE,
 @slurm those of $SLURM_JOB_NODELIST; neither is read unless named.
 --hostfile adds a file of node sets, one per line; -x removes hosts. The
 default port is 7340. Without -w, tacet talks to the local daemon's Unix
-socket. wait, kill, logs and release take one host, since a process ID
+socket. wait, kill ID, logs and release take one host, since a process ID
 belongs to one daemon; start, ps and info go through the hosts in turn.
 
 run and ping reach every host at once: at most --fanout (64) connecting
@@ -40,6 +40,23 @@ measures each daemon's clock, and releases all at one instant (--at, or
 500ms after staging); the summary shows when each program began and the
 spread. With several hosts, run exits 0 if every host succeeded, with
 the status all hosts share if they ended alike, else 1.
+
+start --wait-output REGEX returns once a line of the process's stdout or
+stderr matches; --wait-port PORT once PORT accepts TCP connections on the
+process's host, probed by that host's daemon (so a server bound to its
+loopback counts); both within --wait-timeout (30s), past which the tree
+gets SIGTERM and start exits 1. With several hosts all are awaited at
+once. kill --tag TAG signals the live process started with --tag TAG on
+every host; --at TIME (RFC 3339 or +DUR) sends it at one instant, each
+daemon's clock offset measured first and accounted for, and prints how
+long after the instant each daemon sent it.
+
+top shows every host's CPU and memory and each process tree tacet
+started there with its CPU (100 = one CPU) and RSS, redrawn in place on
+a terminal, else printed frame after frame (--count N stops). record
+writes one row per host per sample to CSV or JSON Lines (tacet record -h
+lists the columns); plot draws CPU and memory per host from such a file
+into SVG or PNG.
 
 A process ID is the hexadecimal handle that start and ps print.
 
@@ -63,7 +80,8 @@ those apart from tacet's own statuses.
 
 With --json every line of stdout is one JSON object: run prints a start
 record, one record per output chunk (data in base64) or gap, and the exit
-record; ps prints one object per process, info one per host.
+record; ps prints one object per process, info one per host, kill one per
+host, top one per process tree and frame.
 `
 
 func writeHelp(w io.Writer) {

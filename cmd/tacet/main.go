@@ -51,12 +51,15 @@ type command struct {
 	help  string // one line
 }
 
+// commandDetails give more text for "tacet COMMAND -h", after the flags.
+var commandDetails = map[string]func() string{"record": recordDetails}
+
 var commands map[string]command // filled in init: run refers to it through help
 
 func init() {
 	commands = map[string]command{
 		"run":     {cmdRun, "run [--env K=V]... [--cwd DIR] [--timeout DUR] [--cpus LIST] [--stdin] [--tag T] [-b] [--sync [--at TIME]] [--role SET=CMD]... -- ARGV...", "start a process on each host, stream its output, exit with its status"},
-		"start":   {cmdStart, "start [same flags as run] -- ARGV...", "start a process in the background and print its id"},
+		"start":   {cmdStart, "start [--env K=V]... [--cwd DIR] [--timeout DUR] [--cpus LIST] [--tag T] [--wait-output REGEX] [--wait-port PORT] [--wait-timeout DUR] -- ARGV...", "start a process in the background and print its id, once it is ready with --wait-*"},
 		"ps":      {cmdPs, "ps", "list the processes the daemon keeps records of"},
 		"wait":    {cmdWait, "wait ID", "wait for a process and exit with its status"},
 		"kill":    {cmdKill, "kill [-s SIGNAL] [--at TIME] ID | --tag TAG", "signal a process tree (default TERM), on every host with --tag, at one instant with --at"},

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"gitlab.com/tacet/tacet/client"
@@ -97,6 +98,18 @@ func cmdRecord(ctx context.Context, t *cli, args []string) int {
 		fmt.Fprintf(t.stderr, "tacet: %d rows from %d hosts in %s\n", n, len(t.opts.hosts), *out)
 	}
 	return exitOK
+}
+
+// recordDetails lists the columns, for "tacet record -h".
+func recordDetails() string {
+	var b strings.Builder
+	b.WriteString("Columns, one row per host per sample (counters cumulative; rates are\ndifferences between rows of a host):\n")
+	tw := tabwriter.NewWriter(&b, 2, 8, 2, ' ', 0)
+	for _, c := range columns {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.doc)
+	}
+	tw.Flush()
+	return b.String()
 }
 
 // record subscribes to samples on every host and writes a row per host
