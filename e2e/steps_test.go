@@ -35,7 +35,10 @@ func TestKillAt(t *testing.T) {
 	const hosts = 4
 	f := startFleet(t, hosts)
 	dir := t.TempDir()
-	script := `trap 'date +%s%N > ` + dir + `/$$; exit 3' TERM; echo up; while :; do sleep 0.02; done`
+	// Written aside, then renamed, so that a stamp is never read half
+	// written.
+	script := `trap 'date +%s%N > ` + dir + `/t$$ && mv ` + dir + `/t$$ ` + dir + `/s$$; exit 3' TERM; ` +
+		`echo up; while :; do sleep 0.02; done`
 	r := runTacet(t, f.keyFile, "-w", f.hostSet(), "start", "--tag", "fault", "--", "sh", "-c", script)
 	if r.status != 0 {
 		t.Fatalf("start: status %d\n%s", r.status, r.stderr)
@@ -73,7 +76,7 @@ func TestKillAt(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	var stamps []string
 	for time.Now().Before(deadline) {
-		stamps, _ = filepath.Glob(filepath.Join(dir, "*"))
+		stamps, _ = filepath.Glob(filepath.Join(dir, "s*"))
 		if len(stamps) == hosts {
 			break
 		}
