@@ -5,6 +5,7 @@ package client
 import (
 	"context"
 	"errors"
+	"regexp"
 	"sync"
 	"syscall"
 	"time"
@@ -223,6 +224,24 @@ func (g *Group) SignalAt(ctx context.Context, procs []*Process, sig syscall.Sign
 		return err
 	})
 	return sent, errs
+}
+
+// WaitOutput waits, on every host at once, until a line of the output
+// of its process matches re (Process.WaitOutput), and returns the lines.
+func (g *Group) WaitOutput(ctx context.Context, procs []*Process, re *regexp.Regexp) ([][]byte, []error) {
+	lines := make([][]byte, len(g.addrs))
+	errs := g.onProcs(procs, func(i int, p *Process) error {
+		var err error
+		lines[i], err = p.WaitOutput(ctx, re)
+		return err
+	})
+	return lines, errs
+}
+
+// WaitPort waits, on every host at once, until port accepts connections
+// there (Process.WaitPort).
+func (g *Group) WaitPort(ctx context.Context, procs []*Process, port uint16) []error {
+	return g.onProcs(procs, func(i int, p *Process) error { return p.WaitPort(ctx, port) })
 }
 
 // Output subscribes to stream of every process of procs from offset

@@ -69,6 +69,12 @@ func (d *fakeDaemon) serveStarts(code uint8) {
 				d.respond(r.id, &codec.StartResult{Handle: 1, PID: 10, New: true, State: "running"})
 			case codec.MethodWait:
 				d.respond(r.id, &codec.Exit{K: codec.EventExit, Handle: 1, PID: 10, Code: code})
+			case codec.MethodSignal:
+				// Sent right at the instant asked, which is in the
+				// daemon's clock, pongOff ahead of ours.
+				var a codec.SignalArgs
+				codec.Unmarshal(r.args, &a, r.method)
+				d.respond(r.id, &codec.SignalResult{Real: a.At})
 			default:
 				d.respond(r.id, empty{})
 			}
@@ -174,6 +180,19 @@ func TestGroupPerHostResults(t *testing.T) {
 	ests, errs := g.EstimateClocks(ctx, Burst{Count: 4, Spacing: time.Millisecond})
 	if errs[0] != nil || errs[2] != nil {
 		t.Fatalf("EstimateClocks: %v", errs)
+	}
+
+	// A signal at one instant: host 2's daemon is asked for the instant
+	// by its own clock, 2 s ahead, and its send is converted back.
+	at := time.Now().Add(time.Hour)
+	sent, errs := g.SignalAt(ctx, procs, syscall.SIGTERM, true, at, ests)
+	if errs[0] != nil || errs[2] != nil || errs[3] == nil {
+		t.Fatalf("SignalAt: %v", errs)
+	}
+	for _, i := range []int{0, 2} {
+		if d := sent[i].Sub(at).Abs(); d > 0 {
+			t.Errorf("host %d: sent %v away from the instant, want the instant itself", i, d)
+		}
 	}
 	if off := ests[2].Offset(); off < time.Second || off > 3*time.Second {
 		t.Errorf("offset of host 2: %v, want about 2s", off)
