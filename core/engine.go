@@ -69,7 +69,7 @@ type Engine struct {
 
 	files fileState // file transfers and collected files (file_*.go); owned by the loop
 
-	wg sync.WaitGroup // pumps and session goroutines
+	wg sync.WaitGroup // pumps, session goroutines and net.probe connects
 }
 
 // New prepares an engine: it makes this process a child subreaper and
