@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRecordPlot records a few samples from two loopback daemons, each
@@ -241,4 +242,24 @@ func TestTop(t *testing.T) {
 	if len(busy) != hosts || !busy[f.addr(0)] || !busy[f.addr(1)] {
 		t.Errorf("hosts whose spinning process showed over 20%% CPU: %v", busy)
 	}
+}
+
+// TestTopHostLost stops the one daemon top watches: top draws a last
+// frame naming the lost host and exits 126, rather than waiting on.
+func TestTopHostLost(t *testing.T) {
+	f := startFleet(t, 1)
+	res := make(chan cliResult, 1)
+	go func() {
+		res <- runTacet(t, f.keyFile, "-w", f.hostSet(), "top", "--interval", "50ms", "--count", "10000")
+	}()
+	time.Sleep(300 * time.Millisecond)
+	f.daemons[0].stop()
+	r := <-res
+	last := r.stdout[strings.LastIndex(r.stdout, "tacet top:"):]
+	if r.status != 126 || strings.Count(r.stdout, "tacet top:") < 2 || !strings.Contains(last, f.addr(0)+"  ") ||
+		strings.Contains(last, "waiting for a sample") {
+		t.Errorf("top after its daemon stopped: status %d, want 126 and a last frame with the host's error\n%s%s",
+			r.status, r.stdout, r.stderr)
+	}
+	t.Logf("last frame:\n%s", last)
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -117,12 +118,17 @@ func (t *cli) topLoop(ctx context.Context, hosts []*topHost, every time.Duration
 			continue
 		}
 		go func() {
+			// A nil sample after the last says the subscription ended.
 			for s := range h.sub.C() {
 				select {
 				case in <- arrival{i, s}:
 				case <-done:
 					return
 				}
+			}
+			select {
+			case in <- arrival{i, nil}:
+			case <-done:
 			}
 		}()
 	}
@@ -135,7 +141,18 @@ func (t *cli) topLoop(ctx context.Context, hosts []*topHost, every time.Duration
 		case <-ctx.Done():
 			return exitOK
 		case a := <-in:
-			t.topUpdate(ctx, hosts[a.i], a.s)
+			if h := hosts[a.i]; a.s == nil {
+				h.sub, h.trees = nil, nil
+				if h.err = h.c.Err(); h.err == nil {
+					h.err = errors.New("sampling ended")
+				}
+				if !anyLive(hosts) {
+					t.topFrame(hosts, term, frames)
+					return exitUnreachable
+				}
+			} else {
+				t.topUpdate(ctx, h, a.s)
+			}
 			if !allFresh(hosts) {
 				continue
 			}
@@ -149,6 +166,15 @@ func (t *cli) topLoop(ctx context.Context, hosts []*topHost, every time.Duration
 		late.Reset(2 * every)
 	}
 	return exitOK
+}
+
+func anyLive(hosts []*topHost) bool {
+	for _, h := range hosts {
+		if h.sub != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func allFresh(hosts []*topHost) bool {
@@ -251,7 +277,11 @@ func (t *cli) topFrame(hosts []*topHost, term bool, n int) {
 	} else if n > 0 {
 		b.WriteByte('\n')
 	}
-	fmt.Fprintf(&b, "tacet top: %d hosts, %s\n", len(hosts), time.Now().Format("15:04:05"))
+	noun := "hosts"
+	if len(hosts) == 1 {
+		noun = "host"
+	}
+	fmt.Fprintf(&b, "tacet top: %d %s, %s\n", len(hosts), noun, time.Now().Format("15:04:05"))
 	tw := tabwriter.NewWriter(&b, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tCPU%\tMEM USED\tMEM TOTAL\tTACETD")
 	for _, h := range hosts {
