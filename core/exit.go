@@ -35,6 +35,9 @@ func (e *Engine) onReaped(r reapResult) {
 			open = true
 		}
 	}
+	if p.why == "" && p.timedTree.Load() {
+		p.why = "tree"
+	}
 	ex := &p.exit
 	*ex = codec.Exit{K: codec.EventExit, Handle: p.h, PID: uint32(p.pid), Why: p.why}
 	switch ws := r.status; {

@@ -4,6 +4,7 @@ package core
 
 import (
 	"os"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -49,9 +50,13 @@ type proc struct {
 	timers  []*time.Timer // pending timeouts, lease and scheduled signals
 	leaseT  *time.Timer   // looks at the owner's silence (lease.go); also in timers
 	why     string        // why the daemon ended it, once it decided to
-	exit    codec.Exit
-	fail    codec.Failed
-	created stamp
+	// timedTree is set by a timer thread just before it sends a tree
+	// SIGTERM or SIGKILL at an instant (timers.go): the only field of a
+	// proc written outside the loop.
+	timedTree atomic.Bool
+	exit      codec.Exit
+	fail      codec.Failed
+	created   stamp
 }
 
 type waiter struct {

@@ -3,6 +3,8 @@
 package core
 
 import (
+	"errors"
+	"os"
 	"runtime"
 	"time"
 
@@ -129,23 +131,75 @@ func (e *Engine) released(p *proc, rel stamp, x codec.Times, err error) {
 }
 
 // scheduleSignal sends sig at the instant at, for fault injection, and
-// then answers request id of s with the instant it was sent.
-//
-// TODO: the woken thread hands the signal to the loop, which adds the
-// loop's latency (microseconds when idle, more behind a burst of
-// requests) to the instant; sending from the woken thread on a pidfd
-// duplicated when scheduling would remove it, the cgroup case needing the
-// cgroup directory kept open the same way.
+// then answers request id of s with the instant it was sent. The thread
+// that slept to the instant sends the signal itself where it can, so
+// that the loop's latency (microseconds when idle, milliseconds behind a
+// burst of requests) does not add to the instant.
 func (e *Engine) scheduleSignal(s *session, id uint32, p *proc, sig unix.Signal, tree bool, at uint64) {
+	send := directSender(p, sig, tree)
 	go func() {
 		waitUntil(at)
+		if send == nil {
+			e.post(func() {
+				r, cerr := e.sendSignal(p, sig, tree)
+				answerSignal(s, id, r, cerr)
+			})
+			return
+		}
+		sent := now()
+		err := send()
 		e.post(func() {
-			r, cerr := e.sendSignal(p, sig, tree)
-			if cerr != nil {
-				s.fail(id, cerr)
-				return
+			switch {
+			case err == nil:
+				s.respond(id, &codec.SignalResult{Real: sent.real, Mono: sent.mono})
+			case err == errNotRunning || err == unix.ESRCH || errors.Is(err, os.ErrNotExist):
+				s.fail(id, codec.NewError(codec.CodeWrongState, "the process has ended"))
+			default:
+				s.fail(id, codec.NewError(codec.CodeInternal, "signal: "+err.Error()))
 			}
-			s.respond(id, r)
 		})
 	}()
+}
+
+// directSender returns a func that sends sig to p from any thread, with
+// what it needs taken now, in the loop: a duplicate of p's pidfd, which
+// cannot name another process after p is reaped, or p's cgroup for a
+// tree. It returns nil when the send needs the loop: no pidfd, or a tree
+// without a cgroup, whose members only the loop's records can find.
+func directSender(p *proc, sig unix.Signal, tree bool) func() error {
+	switch {
+	case tree && p.cg != nil:
+		cg := p.cg
+		ends := sig == unix.SIGKILL || sig == unix.SIGTERM
+		return func() error {
+			if !cg.populated() {
+				return errNotRunning
+			}
+			if ends {
+				// Read by onReaped, which runs after the death this
+				// signal may cause: it then says why.
+				p.timedTree.Store(true)
+			}
+			return cg.signal(sig)
+		}
+	case !tree && p.pidfd >= 0 && (p.state == stateRunning || p.state == stateStaged):
+		fd, err := unix.FcntlInt(uintptr(p.pidfd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return nil
+		}
+		return func() error {
+			defer unix.Close(fd)
+			return unix.PidfdSendSignal(fd, sig, nil, 0)
+		}
+	}
+	return nil
+}
+
+// answerSignal answers a proc.signal with r or cerr.
+func answerSignal(s *session, id uint32, r *codec.SignalResult, cerr *codec.Error) {
+	if cerr != nil {
+		s.fail(id, cerr)
+		return
+	}
+	s.respond(id, r)
 }

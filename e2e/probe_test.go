@@ -79,4 +79,15 @@ func TestSignalAtEnded(t *testing.T) {
 	if ex := c.waitExit(r.Handle, eventTimeout); ex.Signal != 9 || ex.Times.EndReal < at {
 		t.Errorf("exit %+v: want SIGKILL, reaped after the instant", ex)
 	}
+
+	// To the tree: its exit says a tree signal ended it.
+	r = c.start(sh("sleep 30 & sleep 30; wait"))
+	at = realNow() + 100e6
+	c.mustCall(codec.MethodSignal, &codec.SignalArgs{Handle: r.Handle, Signal: 15, Tree: true, At: at}, &res)
+	if res.Real < at {
+		t.Errorf("tree signal sent at %d, before the instant %d", res.Real, at)
+	}
+	if ex := c.waitExit(r.Handle, eventTimeout); ex.Signal != 15 || ex.Why != "tree" || ex.Times.EndReal < at {
+		t.Errorf("exit %+v: want SIGTERM, why tree, reaped after the instant", ex)
+	}
 }
