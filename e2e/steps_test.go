@@ -96,6 +96,19 @@ func TestKillAt(t *testing.T) {
 		}
 	}
 
+	// One process by its ID, on one host; an ID with several hosts is a
+	// usage error, since an ID belongs to one daemon.
+	r = runTacet(t, f.keyFile, "-w", f.addr(0), "start", "--", "sleep", "60")
+	id := strings.TrimSpace(r.stdout)
+	if r = runTacet(t, f.keyFile, "-w", f.hostSet(), "kill", "--at", "+100ms", id); r.status != 2 {
+		t.Errorf("kill --at ID on %d hosts: status %d, want 2\n%s", hosts, r.status, r.stderr)
+	}
+	r = runTacet(t, f.keyFile, "-w", f.addr(0), "kill", "-s", "KILL", "--at", "+200ms", id)
+	if fields := strings.Fields(r.stdout); r.status != 0 || len(fields) != 6 || fields[4] != id ||
+		!strings.HasPrefix(fields[5], "+") || !strings.Contains(r.stderr, "SIGKILL at ") {
+		t.Errorf("kill --at ID: status %d, stdout %q, stderr %q", r.status, r.stdout, r.stderr)
+	}
+
 	// No process left with the tag: a second kill fails on every host,
 	// and says why.
 	r = runTacet(t, f.keyFile, "-w", f.hostSet(), "kill", "--tag", "fault", "--at", "+10ms")
