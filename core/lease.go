@@ -47,7 +47,7 @@ func (e *Engine) checkLease(p *proc) {
 	now := monoNow()
 	silent := time.Duration(now - min(now, s.heard.Load()))
 	if silent >= p.lease {
-		e.kill(p, "lease")
+		e.terminate(p, "lease")
 		return
 	}
 	period := p.leaseCheck()

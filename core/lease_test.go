@@ -43,8 +43,8 @@ func TestLeaseSilentOwner(t *testing.T) {
 	if err := codec.Unmarshal(r, &ex, "exit"); err != nil {
 		t.Fatal(err)
 	}
-	if ex.Why != "lease" || ex.Signal != 9 {
-		t.Errorf("exit why %q signal %d, want lease and 9", ex.Why, ex.Signal)
+	if ex.Why != "lease" || ex.Signal != 15 {
+		t.Errorf("exit why %q signal %d, want lease and 15 (SIGTERM)", ex.Why, ex.Signal)
 	}
 	if took < lease || took > 5*time.Second {
 		t.Errorf("a lease of %v ended the process after %v", lease, took)

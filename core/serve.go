@@ -132,7 +132,7 @@ func (e *Engine) sessionEnded(s *session) {
 		if p.owner == s {
 			p.owner = nil
 			if p.lease > 0 && (p.state == stateRunning || p.state == stateStaged) {
-				e.after(p, p.lease, func() { e.kill(p, "lease") })
+				e.after(p, p.lease, func() { e.terminate(p, "lease") })
 			}
 		}
 	}

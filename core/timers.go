@@ -49,13 +49,6 @@ func (e *Engine) terminate(p *proc, why string) {
 	})
 }
 
-// kill ends p's tree at once.
-func (e *Engine) kill(p *proc, why string) {
-	if p.why == "" {
-		p.why = why
-	}
-	p.signal(unix.SIGKILL, true)
-}
 
 // waitUntil sleeps until the CLOCK_REALTIME instant at (ns). It first
 // sleeps on a Go timer until shortly before, then on a thread of its own

@@ -35,8 +35,8 @@ func TestLease(t *testing.T) {
 		if err := codec.Unmarshal(res, &ex, "exit"); err != nil {
 			t.Fatal(err)
 		}
-		if ex.Why != "lease" || ex.Signal != 9 {
-			t.Errorf("exit why %q sig %d, want \"lease\" 9", ex.Why, ex.Signal)
+		if ex.Why != "lease" || ex.Signal != 15 {
+			t.Errorf("exit why %q sig %d, want \"lease\" 15 (SIGTERM, then SIGKILL after the grace)", ex.Why, ex.Signal)
 		}
 		if took < 900*time.Millisecond || took > 4*time.Second {
 			t.Errorf("the lease of 1 s ended the process %v after the disconnect", took)

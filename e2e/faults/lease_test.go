@@ -50,8 +50,8 @@ func TestNetnsLeaseSilentCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ex.Why != "lease" || ex.Signal != 9 {
-		t.Errorf("leased process: exit why %q signal %d, want lease and 9", ex.Why, ex.Signal)
+	if ex.Why != "lease" || ex.Signal != 15 {
+		t.Errorf("leased process: exit why %q signal %d, want lease and 15 (SIGTERM)", ex.Why, ex.Signal)
 	}
 	killed := time.Unix(0, int64(ex.Times.EndReal)).Sub(cutAt)
 	t.Logf("the lease of %v ended the process %v after the cut", lease, killed.Round(time.Millisecond))
