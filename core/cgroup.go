@@ -143,17 +143,31 @@ func (c *cgroup) pids() []int {
 	return out
 }
 
+// frozen reports whether the cgroup was asked to freeze (proc.freeze).
+func (c *cgroup) frozen() bool {
+	b, err := os.ReadFile(filepath.Join(c.dir, "cgroup.freeze"))
+	return err == nil && bytes.HasPrefix(b, []byte("1"))
+}
+
 // signal sends sig to every process in the cgroup. The tree is frozen
-// meanwhile, so that no member forks a child that the walk would miss.
+// meanwhile, so that no member forks a child that the walk would miss,
+// and thawed after unless it was frozen before: a tree its controller
+// froze stays frozen, and gets the signal when it is thawed.
 func (c *cgroup) signal(sig unix.Signal) error {
 	if sig == unix.SIGKILL {
 		return c.kill()
 	}
-	frozen := c.freeze(true) == nil
+	if c.frozen() {
+		for _, pid := range c.pids() {
+			unix.Kill(pid, sig)
+		}
+		return nil
+	}
+	froze := c.freeze(true) == nil
 	for _, pid := range c.pids() {
 		unix.Kill(pid, sig)
 	}
-	if frozen {
+	if froze {
 		return c.freeze(false)
 	}
 	return nil

@@ -298,6 +298,9 @@ class MethodsTest(unittest.TestCase):
             p.freeze()
             time.sleep(0.05)
             n1 = p.status().len[0]
+            # A signal to the tree (SIGWINCH: ignored by sh) must not thaw
+            # a tree its controller froze.
+            p.signal(signal.SIGWINCH, tree=True)
             time.sleep(0.3)
             n2 = p.status().len[0]
             self.assertEqual(n1, n2, "output grew while frozen")
