@@ -49,7 +49,6 @@ func (e *Engine) terminate(p *proc, why string) {
 	})
 }
 
-
 // waitUntil sleeps until the CLOCK_REALTIME instant at (ns). It first
 // sleeps on a Go timer until shortly before, then on a thread of its own
 // with clock_nanosleep(TIMER_ABSTIME), whose wake-up is precise to the
