@@ -112,7 +112,7 @@ func (e *Engine) register(p *proc, sp *spawn.Process, io *childIO, a *codec.Star
 	if a.Stage {
 		state = stateStaged
 		if a.At != 0 {
-			e.scheduleRelease(p, a.At)
+			e.scheduleRelease([]*proc{p}, a.At)
 		}
 	} else {
 		x, _ := sp.Result()
