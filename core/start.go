@@ -116,7 +116,7 @@ func (e *Engine) register(p *proc, sp *spawn.Process, io *childIO, a *codec.Star
 		}
 	} else {
 		x, _ := sp.Result()
-		p.times.ExecReal, p.times.ExecMono = uint64(x.Real), uint64(x.Mono)
+		p.times.ExecReal, p.times.ExecMono = ourReal(x.Real), uint64(x.Mono)
 		e.armTimeout(p)
 	}
 	// The state event follows the start's response, so that a controller

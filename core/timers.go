@@ -71,7 +71,7 @@ func waitUntil(at uint64) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
-	ts := unix.NsecToTimespec(int64(at))
+	ts := unix.NsecToTimespec(sysReal(at))
 	for {
 		err := unix.ClockNanosleep(unix.CLOCK_REALTIME, unix.TIMER_ABSTIME, &ts, nil)
 		if err != unix.EINTR {
@@ -91,11 +91,11 @@ func (e *Engine) scheduleRelease(ps []*proc, at uint64) {
 		sps[i] = p.sp
 	}
 	go func() {
-		woke, _ := spawn.ReleaseAt(int64(at), sps...)
-		rel := stamp{uint64(woke.Real), uint64(woke.Mono)}
+		woke, _ := spawn.ReleaseAt(sysReal(at), sps...)
+		rel := stamp{ourReal(woke.Real), uint64(woke.Mono)}
 		for i, p := range ps {
 			info, err := sps[i].Result()
-			x := codec.Times{ExecReal: uint64(info.Real), ExecMono: uint64(info.Mono)}
+			x := codec.Times{ExecReal: ourReal(info.Real), ExecMono: uint64(info.Mono)}
 			e.post(func() { e.released(p, rel, x, err) })
 		}
 	}()
