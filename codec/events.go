@@ -112,9 +112,9 @@ type CgUsage struct {
 type Times struct {
 	StartReal   uint64 `msg:"sreal"` // request accepted, just before fork
 	StartMono   uint64 `msg:"smono"`
-	ReleaseReal uint64 `msg:"rreal"` // staged start: the gate was opened
+	ReleaseReal uint64 `msg:"rreal"` // staged start: the release woke up at its instant
 	ReleaseMono uint64 `msg:"rmono"`
-	ExecReal    uint64 `msg:"xreal"` // read by the child just before execve
+	ExecReal    uint64 `msg:"xreal"` // just before execve; staged: just after its release
 	ExecMono    uint64 `msg:"xmono"`
 	EndReal     uint64 `msg:"ereal"` // reaped
 	EndMono     uint64 `msg:"emono"`

@@ -2,16 +2,36 @@
 
 package core
 
-import "golang.org/x/sys/unix"
+import (
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 // stamp is one instant read from both clocks, in nanoseconds.
 type stamp struct{ real, mono uint64 }
+
+// clockShift makes the daemon's CLOCK_REALTIME read off by that many ns:
+// it is added to every REALTIME instant the daemon reports and taken from
+// every instant it is given, as if the machine's clock were wrong. It is
+// for tests of the controllers' offset correction only (Config.ClockShift)
+// and 0 otherwise. It is process-wide, like the clock it stands for.
+var clockShift atomic.Int64
+
+// setClockShift sets clockShift unless d is 0, so that engines without a
+// shift never write it.
+func setClockShift(d time.Duration) {
+	if d != 0 {
+		clockShift.Store(int64(d))
+	}
+}
 
 func now() stamp {
 	var r, m unix.Timespec
 	unix.ClockGettime(unix.CLOCK_REALTIME, &r)
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &m)
-	return stamp{uint64(r.Nano()), uint64(m.Nano())}
+	return stamp{uint64(r.Nano() + clockShift.Load()), uint64(m.Nano())}
 }
 
 func monoNow() uint64 {
@@ -23,5 +43,24 @@ func monoNow() uint64 {
 func realNow() uint64 {
 	var r unix.Timespec
 	unix.ClockGettime(unix.CLOCK_REALTIME, &r)
-	return uint64(r.Nano())
+	return uint64(r.Nano() + clockShift.Load())
+}
+
+// sysReal converts an instant of the daemon's reported clock to the
+// system's CLOCK_REALTIME, for the kernel's timers; 0 stays 0 (no
+// instant).
+func sysReal(at uint64) int64 {
+	if at == 0 {
+		return 0
+	}
+	return int64(at) - clockShift.Load()
+}
+
+// ourReal converts a CLOCK_REALTIME reading of the system, such as one
+// taken in a child, to the daemon's reported clock; 0 stays 0.
+func ourReal(ns int64) uint64 {
+	if ns == 0 {
+		return 0
+	}
+	return uint64(ns + clockShift.Load())
 }

@@ -39,6 +39,11 @@ type Config struct {
 	// before they are released on their own; 0 keeps them until
 	// proc.release.
 	Retention time.Duration
+	// ClockShift, for tests only, makes the daemon's CLOCK_REALTIME read
+	// off by that much in everything it reports (PONG, times, events) and
+	// in every instant it is given, as a machine with a wrong clock would.
+	// It is process-wide and stays set once an engine has set it.
+	ClockShift time.Duration
 }
 
 // Engine owns the processes of the machine. Create it with New, run its
@@ -88,6 +93,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg.Instance = make([]byte, 16)
 		rand.Read(cfg.Instance)
 	}
+	setClockShift(cfg.ClockShift)
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return nil, errors.New("core: become child subreaper: " + err.Error())
 	}

@@ -4,6 +4,7 @@ package core
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/tinylib/msgp/msgp"
 	"golang.org/x/sys/unix"
@@ -203,9 +204,13 @@ func (e *Engine) trigger(a *codec.TriggerArgs) (msgp.Marshaler, *codec.Error) {
 			return nil, codec.NewError(codec.CodeWrongState, "process is not staged, or already released")
 		}
 	}
+	var ps []*proc
 	for _, h := range a.Handles {
-		e.scheduleRelease(e.procs[h], a.At)
+		if p := e.procs[h]; !slices.Contains(ps, p) {
+			ps = append(ps, p)
+		}
 	}
+	e.scheduleRelease(ps, a.At)
 	return success(), nil
 }
 

@@ -77,6 +77,13 @@ func reapLoop() {
 			<-reaper.kick // no child left: wait for a start
 			continue
 		}
+		if r.status.Stopped() {
+			// A staged child stopped by its execve: wait reports the
+			// stops of traced children even without WUNTRACED. It is
+			// not an exit; spawn watches for that stop itself, through
+			// ptrace, and the tracer's release ends it.
+			continue
+		}
 		r.pid, r.at = pid, now()
 		reaper.mu.Lock()
 		out, done := reaper.out, reaper.done

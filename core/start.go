@@ -112,11 +112,11 @@ func (e *Engine) register(p *proc, sp *spawn.Process, io *childIO, a *codec.Star
 	if a.Stage {
 		state = stateStaged
 		if a.At != 0 {
-			e.scheduleRelease(p, a.At)
+			e.scheduleRelease([]*proc{p}, a.At)
 		}
 	} else {
 		x, _ := sp.Result()
-		p.times.ExecReal, p.times.ExecMono = uint64(x.Real), uint64(x.Mono)
+		p.times.ExecReal, p.times.ExecMono = ourReal(x.Real), uint64(x.Mono)
 		e.armTimeout(p)
 	}
 	// The state event follows the start's response, so that a controller

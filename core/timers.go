@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gitlab.com/tacet/tacet/codec"
+	"gitlab.com/tacet/tacet/core/spawn"
 )
 
 // Timers exist only while something is due: a timeout, a lease, a
@@ -49,10 +50,11 @@ func (e *Engine) terminate(p *proc, why string) {
 	})
 }
 
-// waitUntil sleeps until the CLOCK_REALTIME instant at (ns). It first
-// sleeps on a Go timer until shortly before, then on a thread of its own
-// with clock_nanosleep(TIMER_ABSTIME), whose wake-up is precise to the
-// kernel's timer slack rather than to the runtime's millisecond poller.
+// waitUntil sleeps until the CLOCK_REALTIME instant at (ns), for signals
+// sent at an instant. It first sleeps on a Go timer until shortly before,
+// then on a thread of its own with clock_nanosleep(TIMER_ABSTIME), whose
+// wake-up is precise to the kernel's timer slack rather than to the
+// runtime's millisecond poller.
 func waitUntil(at uint64) {
 	const early = 2 * time.Millisecond
 	if d := time.Duration(int64(at) - int64(realNow())); d > early {
@@ -61,7 +63,7 @@ func waitUntil(at uint64) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
-	ts := unix.NsecToTimespec(int64(at))
+	ts := unix.NsecToTimespec(sysReal(at))
 	for {
 		err := unix.ClockNanosleep(unix.CLOCK_REALTIME, unix.TIMER_ABSTIME, &ts, nil)
 		if err != unix.EINTR {
@@ -70,25 +72,24 @@ func waitUntil(at uint64) {
 	}
 }
 
-// scheduleRelease opens p's gate at the instant at, from a goroutine of
-// its own, then reports the exec to the loop.
-func (e *Engine) scheduleRelease(p *proc, at uint64) {
-	sp := p.sp
-	p.releasing = true
+// scheduleRelease lets the staged processes ps run at the instant at (0:
+// now), from a goroutine of its own, then reports each release to the
+// loop. spawn.ReleaseAt sleeps on its tracer thread until the instant,
+// then releases them one after the other.
+func (e *Engine) scheduleRelease(ps []*proc, at uint64) {
+	sps := make([]*spawn.Process, len(ps))
+	for i, p := range ps {
+		p.releasing = true
+		sps[i] = p.sp
+	}
 	go func() {
-		if at != 0 {
-			waitUntil(at)
+		woke, _ := spawn.ReleaseAt(sysReal(at), sps...)
+		rel := stamp{ourReal(woke.Real), uint64(woke.Mono)}
+		for i, p := range ps {
+			info, err := sps[i].Result()
+			x := codec.Times{ExecReal: ourReal(info.Real), ExecMono: uint64(info.Mono)}
+			e.post(func() { e.released(p, rel, x, err) })
 		}
-		rel := now()
-		err := sp.Release()
-		if err == nil {
-			var x codec.Times
-			info, rerr := sp.Result()
-			x.ExecReal, x.ExecMono = uint64(info.Real), uint64(info.Mono)
-			e.post(func() { e.released(p, rel, x, rerr) })
-			return
-		}
-		e.post(func() { e.released(p, rel, codec.Times{}, err) })
 	}()
 }
 
@@ -96,13 +97,21 @@ func (e *Engine) scheduleRelease(p *proc, at uint64) {
 // process's exit if it was reaped meanwhile.
 func (e *Engine) released(p *proc, rel stamp, x codec.Times, err error) {
 	p.released = true
-	if r := p.pendingReap; r != nil && err == nil {
+	ended := errors.Is(err, spawn.ErrEnded)
+	if r := p.pendingReap; r != nil && (err == nil || ended) {
 		p.pendingReap = nil
 		defer e.onReaped(*r)
 	}
+	if ended {
+		// Killed while staged: its exit, reaped or to come, says so,
+		// with no release or exec instants.
+		return
+	}
 	p.times.ReleaseReal, p.times.ReleaseMono = rel.real, rel.mono
 	if err != nil {
-		// The child exits 127; its reaping is of no more interest.
+		// The daemon could not let it go, so it must not run later
+		// either; its reaping is of no more interest.
+		p.signal(unix.SIGKILL, true)
 		delete(e.byPID, p.pid)
 		p.stopTimers()
 		ce := e.spawnFailed(p, err)
@@ -116,7 +125,7 @@ func (e *Engine) released(p *proc, rel stamp, x codec.Times, err error) {
 	}
 	p.times.ExecReal, p.times.ExecMono = x.ExecReal, x.ExecMono
 	if p.state == stateStaged {
-		// The change happened when the child passed its gate.
+		// The change happened when the program was let go.
 		p.setState(stateRunning, stamp{x.ExecReal, x.ExecMono})
 		e.armTimeout(p)
 	}

@@ -37,7 +37,8 @@ type daemon struct {
 	cmd      *exec.Cmd
 	out      *syncBuffer // stdout and stderr together
 	exited   chan struct{}
-	waitErr  error // valid once exited is closed
+	waitErr  error    // valid once exited is closed
+	env      []string // added to the daemon's environment, for launchBin
 }
 
 // sockSeq makes abstract socket names unique within the test binary.

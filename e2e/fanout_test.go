@@ -18,9 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"gitlab.com/tacet/tacet/core/spawn"
 	"gitlab.com/tacet/tacet/netstack"
 )
 
@@ -28,7 +25,7 @@ import (
 // loopback, one port each. Those daemons are a build without -race, for
 // speed: $TACETD_BIN_NORACE, else one built here; the command line is
 // $TACET_BIN, else built here without -race. TACET_SCALE=full runs
-// 100 daemons instead of 20, and 50 sync trials instead of 10.
+// 100 daemons instead of 20.
 
 var (
 	buildOnce sync.Once
@@ -91,6 +88,13 @@ func (f *fleet) addr(off int) string { return "127.0.0.1:" + strconv.Itoa(f.base
 // them all, by PID, when the test ends.
 func startFleet(t testing.TB, n int, skip ...int) *fleet {
 	t.Helper()
+	return startFleetEnv(t, n, nil, skip...)
+}
+
+// startFleetEnv is startFleet with env(off), when env is not nil, added
+// to the environment of the daemon at offset off.
+func startFleetEnv(t testing.TB, n int, env func(off int) []string, skip ...int) *fleet {
+	t.Helper()
 	fanoutBins(t)
 	dir := t.TempDir()
 	key, err := netstack.GenerateKey()
@@ -109,6 +113,9 @@ func startFleet(t testing.TB, n int, skip ...int) *fleet {
 		}
 		d := &daemon{t: t, key: key, tcp: "tcp://" + f.addr(off), out: &syncBuffer{},
 			stateDir: filepath.Join(dir, "state"+strconv.Itoa(off)), exited: make(chan struct{})}
+		if env != nil {
+			d.env = env(off)
+		}
 		d.launchBin(fleetBin, []string{"--listen", d.tcp, "--key-file", f.keyFile, "--state-dir", d.stateDir})
 		f.daemons = append(f.daemons, d)
 	}
@@ -128,6 +135,9 @@ func startFleet(t testing.TB, n int, skip ...int) *fleet {
 func (d *daemon) launchBin(bin string, args []string) {
 	d.t.Helper()
 	d.cmd = exec.Command(bin, args...)
+	if d.env != nil {
+		d.cmd.Env = append(os.Environ(), d.env...)
+	}
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	d.cmd.WaitDelay = 2 * time.Second
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -335,167 +345,6 @@ func BenchmarkFanout(b *testing.B) {
 	b.ReportMetric(float64(seq)/float64(fan), "speedup")
 	b.Logf("%d hosts: fan-out %v, sequential %v, ratio %.1f", n, fan/time.Duration(b.N),
 		seq/time.Duration(b.N), float64(seq)/float64(fan))
-}
-
-// stampSource is a program whose first act is to read CLOCK_REALTIME,
-// which it prints in ns: the instant it began, as near as a program can
-// tell.
-const stampSource = `#include <stdio.h>
-#include <time.h>
-int main(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	printf("%lld\n", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
-	return 0;
-}
-`
-
-// buildStamp compiles stampSource statically into a temporary directory.
-func buildStamp(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("gcc not found: the sync test compiles a small C program")
-	}
-	dir := t.TempDir()
-	src, bin := filepath.Join(dir, "stamp.c"), filepath.Join(dir, "stamp")
-	if err := os.WriteFile(src, []byte(stampSource), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("gcc", "-static", "-O2", "-o", bin, src).CombinedOutput(); err != nil {
-		t.Skipf("gcc -static: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// TestSyncStart measures how far apart tacet run --sync starts a program
-// on 8 daemons, by the program's own first reading of the clock, beside
-// 8 children that one local process prepared and released in a loop.
-// It asserts no timing: it reports.
-func TestSyncStart(t *testing.T) {
-	const hosts = 8
-	trials := scaled(10, 50)
-	stamp := buildStamp(t)
-	f := startFleet(t, hosts)
-
-	var spreads, reported []time.Duration
-	for trial := range trials {
-		r := runTacet(t, f.keyFile, "-w", f.hostSet(), "run", "--sync", "--", stamp)
-		if r.status != 0 {
-			t.Fatalf("trial %d: status %d\n%s", trial, r.status, r.stderr)
-		}
-		stamps := parseStamps(t, r.stdout, true)
-		if len(stamps) != hosts {
-			t.Fatalf("trial %d: %d stamps, want %d\n%s", trial, len(stamps), hosts, r.stdout)
-		}
-		spreads = append(spreads, spread(stamps))
-		if d, ok := reportedSpread(r.stderr); ok {
-			reported = append(reported, d)
-		}
-	}
-
-	var base []time.Duration
-	for range trials {
-		base = append(base, localSpread(t, stamp, hosts))
-	}
-	p50, p99 := quantile(spreads, 0.5), quantile(spreads, 0.99)
-	b50, b99 := quantile(base, 0.5), quantile(base, 0.99)
-	t.Logf("sync start over %d daemons, %d trials: spread of the programs' first clock readings p50 %v p99 %v",
-		hosts, trials, p50, p99)
-	t.Logf("tacet's own report (exec instants from the daemons): p50 %v p99 %v",
-		quantile(reported, 0.5), quantile(reported, 0.99))
-	t.Logf("baseline, %d children of one local process released in a loop: p50 %v p99 %v", hosts, b50, b99)
-	if b50 > 0 && b99 > 0 {
-		t.Logf("ratio to the baseline: p50 %.1f, p99 %.1f", float64(p50)/float64(b50), float64(p99)/float64(b99))
-	}
-}
-
-// parseStamps reads one stamp per line, after "host: " when prefixed.
-func parseStamps(t *testing.T, out string, prefixed bool) []int64 {
-	t.Helper()
-	var stamps []int64
-	for _, line := range strings.Fields(strings.ReplaceAll(out, ": ", ":")) {
-		if prefixed {
-			i := strings.LastIndexByte(line, ':')
-			line = line[i+1:]
-		}
-		n, err := strconv.ParseInt(line, 10, 64)
-		if err != nil {
-			t.Fatalf("bad stamp %q in %q", line, out)
-		}
-		stamps = append(stamps, n)
-	}
-	return stamps
-}
-
-func spread(stamps []int64) time.Duration {
-	return time.Duration(slices.Max(stamps) - slices.Min(stamps))
-}
-
-// reportedSpread finds "spread Xµs" in run's report.
-func reportedSpread(stderr string) (time.Duration, bool) {
-	_, rest, ok := strings.Cut(stderr, "spread ")
-	if !ok {
-		return 0, false
-	}
-	num, _, _ := strings.Cut(rest, "µs")
-	us, err := strconv.ParseFloat(num, 64)
-	return time.Duration(us * 1e3), err == nil
-}
-
-func quantile(ds []time.Duration, q float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(q*float64(len(s))))]
-}
-
-// localSpread prepares n staged children of the test process with
-// spawn, releases them one after the other and returns the spread of
-// their stamps: the best that releasing several processes can do on
-// one machine, with no network and no daemon.
-func localSpread(t *testing.T, stamp string, n int) time.Duration {
-	t.Helper()
-	procs := make([]*spawn.Process, n)
-	outs := make([]*os.File, n)
-	for i := range n {
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := &spawn.Spec{Argv: [][]byte{[]byte(stamp)}, Stdin: -1, Stdout: int(w.Fd()), Stderr: -1,
-			CgroupFD: -1, Staged: true}
-		p, err := spawn.Start(s)
-		w.Close()
-		if err != nil {
-			r.Close()
-			t.Fatalf("spawn: %v", err)
-		}
-		procs[i], outs[i] = p, r
-	}
-	for _, p := range procs {
-		if err := p.Release(); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	var stamps []int64
-	for i, p := range procs {
-		out, err := readAll(outs[i])
-		outs[i].Close()
-		var ws unix.WaitStatus
-		unix.Wait4(p.PID, &ws, 0, nil)
-		p.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stamps = append(stamps, parseStamps(t, out, false)...)
-	}
-	if len(stamps) != n {
-		t.Fatalf("%d stamps from %d children", len(stamps), n)
-	}
-	return spread(stamps)
 }
 
 func readAll(f *os.File) (string, error) {

@@ -37,9 +37,14 @@ func run(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
+	shift, err := testClockShift()
+	if err != nil {
+		return err
+	}
 	eng, err := core.New(core.Config{KeeperExe: exe,
 		StateDir: cfg.stateDir, MemBudget: cfg.memBudget, DiskBudget: cfg.diskBudget,
 		Version: version, Revision: revision(), KillOnExit: cfg.onExit == "kill", Retention: cfg.retention,
+		ClockShift: shift,
 	})
 	if err != nil {
 		return err
@@ -244,4 +249,24 @@ func newLogger(level string) *slog.Logger {
 		l = slog.LevelInfo
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// testClockShiftEnv names a duration, such as 200ms or -1s, by which the
+// daemon's clock is made to read off (core.Config.ClockShift). It is for
+// tests only: a test of the controllers' clock-offset correction needs a
+// daemon whose clock is wrong by a known amount on a machine whose clock
+// is right. It is an environment variable rather than a flag so that it
+// stays out of --help and of config files.
+const testClockShiftEnv = "TACETD_TEST_CLOCK_SHIFT"
+
+func testClockShift() (time.Duration, error) {
+	v := os.Getenv(testClockShiftEnv)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: want a duration such as 200ms", testClockShiftEnv, v)
+	}
+	return d, nil
 }

@@ -129,7 +129,6 @@ func (a *arena) layout(s *Spec, paths [][]byte, f *files) C.struct_spawn_attr {
 		envp:      a.strs(s.Env),
 		paths:     a.strs(paths),
 		status_fd: C.int(f.statusW),
-		gate_fd:   C.int(f.gateR),
 		cgroup_fd: C.int(s.CgroupFD),
 		flags:     flags(s),
 	}
@@ -151,8 +150,9 @@ func (a *arena) layout(s *Spec, paths [][]byte, f *files) C.struct_spawn_attr {
 	return attr
 }
 
-// forkAlways makes every start fork, as a staged one does, so that tests
-// and benchmarks can compare the fork with the vfork.
+// forkAlways makes every start fork, as one into a cgroup does on arches
+// without spawn_clone3, so that tests and benchmarks can compare the fork
+// with the vfork.
 var forkAlways = false
 
 func flags(s *Spec) C.int {
@@ -167,6 +167,7 @@ func flags(s *Spec) C.int {
 		{s.Cred != nil, C.SPAWN_CRED},
 		{s.Nice != nil, C.SPAWN_NICE},
 		{forkAlways, C.SPAWN_FORK},
+		{s.Staged, C.SPAWN_TRACE},
 	} {
 		if b.on {
 			f |= b.flag

@@ -24,7 +24,8 @@ func BenchmarkStartTrue(b *testing.B) {
 	eachHeap(b, func(b *testing.B) { benchStart(b, newSpec("/bin/true")) })
 }
 
-// BenchmarkStagedTrue is a staged start and its release, which forks.
+// BenchmarkStagedTrue is a staged start and its release: a vfork from the
+// tracer thread, the wait for the stop after execve, and a detach.
 func BenchmarkStagedTrue(b *testing.B) {
 	s := newSpec("/bin/true")
 	s.Staged = true

@@ -29,15 +29,14 @@ var steps = [...]string{
 	C.SPAWN_STEP_SETGID:    "setgid",
 	C.SPAWN_STEP_SETUID:    "setuid",
 	C.SPAWN_STEP_CHDIR:     "chdir",
-	C.SPAWN_STEP_GATE:      "gate",
+	C.SPAWN_STEP_PTRACE:    "ptrace",
 	C.SPAWN_STEP_EXECVE:    "execve",
 }
 
 // Record kinds, from spawn.h, where the format is described.
 const (
-	recReady = C.SPAWN_REC_READY
-	recExec  = C.SPAWN_REC_EXEC
-	recFail  = C.SPAWN_REC_FAIL
+	recExec = C.SPAWN_REC_EXEC
+	recFail = C.SPAWN_REC_FAIL
 )
 
 type record = C.struct_spawn_record

@@ -7,22 +7,34 @@
 // resource limits, CPU affinity, nice, credentials, working directory)
 // before it calls execve. A failed step comes back as an *Error naming the
 // step and the errno, so a missing directory and a missing program are
-// told apart. A staged start stops just before execve until Release, so a
-// caller can prepare many processes and let them go together.
+// told apart. A staged start goes through execve too and is then held,
+// stopped before the program's first instruction, until ReleaseAt, so a
+// caller can prepare many processes and let them go together at an
+// instant for the price of one ptrace request each.
 //
-// A start that is not staged is a vfork, as posix_spawn and os/exec do
-// it: the child borrows the daemon's memory until execve, so its cost
-// does not grow with the daemon's size, and the goroutine calling Start
-// holds its OS thread until the child has exec'd. A staged child cannot
-// hold a thread while it waits, so it is forked with clone3 and copies
-// the daemon's page tables, which costs more in a large daemon. A vfork
-// into a cgroup needs clone3 on a new stack, which the package has for
-// amd64 only; on other arches a start into a cgroup is forked too.
+// A start is a vfork, as posix_spawn and os/exec do it: the child borrows
+// the daemon's memory until execve, so its cost does not grow with the
+// daemon's size, and the goroutine calling Start holds its OS thread
+// until the child has exec'd. A vfork into a cgroup needs clone3 on a new
+// stack, which the package has for amd64 only; on other arches a start
+// into a cgroup is forked, copying the daemon's page tables.
+//
+// A staged child is traced: it calls PTRACE_TRACEME before execve, so
+// that execve stops it, and the package keeps one locked OS thread, the
+// tracer, that forks every staged child and later detaches it, since the
+// kernel takes ptrace requests only from the thread that forked. This
+// needs no privilege for one's own child, but fails the "ptrace" step with
+// EPERM where ptrace is forbidden: Yama's ptrace_scope 3, or 2 without
+// CAP_SYS_PTRACE, or a seccomp filter. The tracer's exit kills the held
+// children (PTRACE_O_EXITKILL), so they die with the daemon instead of
+// starting late.
 //
 // The package never waits for its children. The daemon reaps every child
 // in one place (it is a subreaper calling wait4(-1)), and a child that
 // failed before or at execve has exited with status 127 and must be
-// reaped there like any other; Error.PID names it.
+// reaped there like any other; Error.PID names it. That wait4 also
+// reports the stop of each staged child after execve, which is no exit
+// and which the reaper must ignore; the package learns of the stop itself.
 //
 // Spawn is for Linux and needs cgo: after fork the child may run only
 // async-signal-safe code, which rules out Go, so that part is written in
@@ -75,16 +87,18 @@ type Spec struct {
 	// it runs nothing outside it.
 	CgroupFD int
 
-	// Staged makes Start return once setup is done, with the child
-	// waiting for Release before execve. Until execve the child blocks
-	// every signal, so only SIGKILL ends a staged child; Process.Close
-	// is the orderly way to call it off.
+	// Staged makes Start return once execve has succeeded, with the
+	// program stopped before its first instruction until ReleaseAt.
+	// Signals sent to it meanwhile stay pending, and only SIGKILL ends
+	// it before its release; Process.Close is the orderly way to call
+	// it off.
 	Staged bool
 }
 
-// ExecInfo holds the clocks read in the child just before execve, in
-// nanoseconds. Real is CLOCK_REALTIME and Mono is CLOCK_MONOTONIC, which
-// is comparable across processes on one machine.
+// ExecInfo holds an instant read from both clocks, in nanoseconds: when
+// a program began (see Process.Result) or when a release woke up. Real is
+// CLOCK_REALTIME and Mono is CLOCK_MONOTONIC, which is comparable across
+// processes on one machine.
 type ExecInfo struct {
 	Real, Mono int64
 }
@@ -92,7 +106,8 @@ type ExecInfo struct {
 // Error reports the step of a start that failed. The steps, in the order
 // the child takes them, are "fork" (in the parent), "setsid", "setpgid",
 // "ctty", "fds", "rlimit", "affinity", "nice", "setgroups", "setgid",
-// "setuid", "chdir", "gate" and "execve". These names go on the wire.
+// "setuid", "chdir", "ptrace" (staged only) and "execve". These names go
+// on the wire. A held process that cannot be released fails "ptrace" too.
 //
 // The child is created in its cgroup by clone3, so a cgroup it cannot
 // join fails the "fork" step, with no PID.

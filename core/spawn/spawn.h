@@ -28,7 +28,7 @@ enum spawn_step {
 	SPAWN_STEP_SETGID,
 	SPAWN_STEP_SETUID,
 	SPAWN_STEP_CHDIR,
-	SPAWN_STEP_GATE,
+	SPAWN_STEP_PTRACE,
 	SPAWN_STEP_EXECVE,
 };
 
@@ -37,21 +37,19 @@ enum spawn_step {
 // order is the host's: both ends run the same binary on the same machine.
 //
 //	offset  size  field
-//	0       4     kind: READY, EXEC or FAIL
+//	0       4     kind: EXEC or FAIL
 //	4       4     step (FAIL only)
 //	8       4     errno (FAIL only)
 //	12      4     zero
 //	16      8     CLOCK_REALTIME in ns (EXEC only)
 //	24      8     CLOCK_MONOTONIC in ns (EXEC only)
 //
-// A start produces [READY] [EXEC] [FAIL] and then end of file: READY only
-// when staged, EXEC once setup is done and just before the first execve,
-// FAIL when a step failed. End of file after EXEC means execve succeeded
-// and close-on-exec closed the pipe.
+// A start produces [EXEC] [FAIL] and then end of file: EXEC once setup is
+// done and just before the first execve, FAIL when a step failed. End of
+// file after EXEC means execve succeeded and close-on-exec closed the pipe.
 enum spawn_kind {
-	SPAWN_REC_READY = 1,
-	SPAWN_REC_EXEC = 2,
-	SPAWN_REC_FAIL = 3,
+	SPAWN_REC_EXEC = 1,
+	SPAWN_REC_FAIL = 2,
 };
 
 struct spawn_record {
@@ -70,7 +68,8 @@ enum {
 	SPAWN_CTTY = 1 << 2,
 	SPAWN_CRED = 1 << 3,
 	SPAWN_NICE = 1 << 4,
-	SPAWN_FORK = 1 << 5, // fork even when not staged; for tests
+	SPAWN_FORK = 1 << 5, // fork instead of vfork; for tests
+	SPAWN_TRACE = 1 << 6, // staged: PTRACE_TRACEME before execve
 };
 
 struct spawn_rlimit {
@@ -93,7 +92,6 @@ struct spawn_attr {
 
 	int fd[3];     // parent fds that become 0, 1 and 2
 	int status_fd; // write end of the status pipe
-	int gate_fd;   // read end of the gate pipe, -1 when not staged
 	int cgroup_fd; // for CLONE_INTO_CGROUP; -1: no cgroup
 	int flags;
 	int nice;
@@ -113,8 +111,32 @@ struct spawn_attr {
 // spawn_fork starts a child for a. It returns the child's pid and stores
 // a pidfd (or -1) in *pidfd, or returns -1 with the errno in *err. The
 // child is a vfork, and spawn_fork returns only once it has called execve
-// with success or exited, unless a is staged (gate_fd is not -1), has
-// SPAWN_FORK, or has a cgroup on an arch other than amd64.
+// with success or exited, unless a has SPAWN_FORK or a cgroup on an arch
+// other than amd64. With SPAWN_TRACE the calling thread becomes the
+// child's tracer, and only it may call spawn_hold and spawn_release.
 pid_t spawn_fork(const struct spawn_attr *a, int *pidfd, int *err);
+
+// spawn_hold waits, for at most about timeout_ns, until pid, a child
+// started with SPAWN_TRACE whose execve succeeded, is stopped by that
+// execve, then readies it for release: it is to be killed if its tracer
+// exits, and its signal mask is emptied. It returns 0 or an errno:
+// ESRCH when the child ended first, ETIMEDOUT when it did not stop.
+int spawn_hold(pid_t pid, int64_t timeout_ns);
+
+// spawn_release waits until the CLOCK_REALTIME instant at (ns since the
+// epoch; 0 or past: not at all) unless the eventfd efd becomes readable
+// first, in which case it reads efd and returns 0 having released
+// nothing. tfd is a CLOCK_REALTIME timerfd it may set. Once the instant
+// has come it reads both clocks into woke[0] and woke[1], then resumes
+// each of the n held children of pids in turn, storing, for child i, the
+// clocks read just after resuming it in times[2i] and times[2i+1], and 0
+// or the errno of its PTRACE_DETACH in errs[i]. It then sleeps quiet_ns
+// and returns 1.
+int spawn_release(int efd, int tfd, int64_t at, int64_t quiet_ns, const pid_t *pids, int n,
+                  int64_t *woke, int64_t *times, int *errs);
+
+// spawn_cancel kills pid if it is still a stopped tracee of the calling
+// thread: a pid that was reaped may since name another process.
+void spawn_cancel(pid_t pid);
 
 #endif

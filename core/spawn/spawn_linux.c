@@ -1,21 +1,29 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// The fork and the child side of a start.
+// The fork and the child side of a start, and the parent side of a staged
+// start's hold and release.
 //
-// A start that is not staged is a vfork, as posix_spawn does it: the child
-// shares the parent's memory (CLONE_VM) and runs on a stack of its own
-// while the calling thread is suspended until the child calls execve or
-// exits (CLONE_VFORK). Nothing is copied, so the cost does not grow with
-// the daemon's size. A staged child must wait at its gate, which would
-// hold the caller's thread for as long, so it is forked with clone3 and
-// gets a copy of the address space instead.
+// A start is a vfork, as posix_spawn does it: the child shares the
+// parent's memory (CLONE_VM) and runs on a stack of its own while the
+// calling thread is suspended until the child calls execve or exits
+// (CLONE_VFORK). Nothing is copied, so the cost does not grow with the
+// daemon's size.
+//
+// A staged child asks to be traced (PTRACE_TRACEME) just before execve, so
+// that a successful execve stops it with SIGTRAP before the program's first
+// instruction. Its tracer is the thread that forked it; that thread then
+// waits for the stop (spawn_hold) and later ends it at an instant
+// (spawn_release, which detaches). What costs time and varies, the fork,
+// the setup and the execve itself, is all done before the instant; what
+// is left for the instant is one PTRACE_DETACH per child.
 //
 // A vfork into a cgroup needs clone3 with CLONE_INTO_CGROUP and a new
 // stack, for which glibc has no public wrapper; spawn_clone3 in
 // clone3_linux_amd64.S is ours. On other arches a start into a cgroup
-// is forked like a staged one: a vfork child could join its cgroup only
-// by writing cgroup.procs, which waits for an RCU grace period (about
-// 10 ms when starts are spaced out), no cheaper than the copy.
+// is forked instead and copies the address space: a vfork child could
+// join its cgroup only by writing cgroup.procs, which waits for an RCU
+// grace period (about 10 ms when starts are spaced out), no cheaper than
+// the copy.
 //
 // Either way the child is one thread in the memory of a multithreaded Go
 // process, a copy or the live one: locks held by other threads are not its
@@ -31,14 +39,18 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -76,7 +88,7 @@
 
 // Fds the child keeps beside 0, 1 and 2; everything from FD_FREE up is
 // closed.
-enum { FD_STATUS = 3, FD_GATE = 4, FD_FREE = 5 };
+enum { FD_STATUS = 3, FD_FREE = 4 };
 
 // The stack of a vfork child. Its setup needs a few KiB; the rest is
 // margin, and costs nothing until touched.
@@ -184,19 +196,15 @@ static void fds(struct child *c) {
 	// Copy every source above the targets first, so that no dup3 below
 	// overwrites a source still to be moved.
 	c->status = dup_high(c, a->status_fd);
-	int src[3], gate = -1;
+	int src[3];
 	for (int i = 0; i < 3; i++)
 		src[i] = dup_high(c, a->fd[i]);
-	if (a->gate_fd >= 0)
-		gate = dup_high(c, a->gate_fd);
 
 	for (int i = 0; i < 3; i++)
 		move_fd(c, src[i], i, 0);
 	move_fd(c, c->status, FD_STATUS, O_CLOEXEC);
 	c->status = FD_STATUS;
-	if (gate >= 0)
-		move_fd(c, gate, FD_GATE, O_CLOEXEC);
-	close_from(c, gate >= 0 ? FD_FREE : FD_GATE);
+	close_from(c, FD_FREE);
 }
 
 static void limits(struct child *c) {
@@ -232,22 +240,6 @@ static void cred(struct child *c) {
 		fail(c, SPAWN_STEP_SETGID, errno);
 	if (syscall(SPAWN_SYS_SETUID, a->uid) < 0)
 		fail(c, SPAWN_STEP_SETUID, errno);
-}
-
-static void gate(struct child *c) {
-	struct spawn_record r = {.kind = SPAWN_REC_READY};
-	put(c, &r);
-
-	char b;
-	long n;
-	while ((n = syscall(SYS_read, FD_GATE, &b, 1)) < 0 && errno == EINTR)
-		;
-	if (n < 0)
-		fail(c, SPAWN_STEP_GATE, errno);
-	// The gate was closed without a byte: the start is called off.
-	if (n == 0)
-		fail(c, SPAWN_STEP_GATE, ECANCELED);
-	syscall(SYS_close, FD_GATE);
 }
 
 static int64_t now(clockid_t clock) {
@@ -287,8 +279,8 @@ static void __attribute__((noreturn)) run(struct child *c) {
 	cred(c);
 	if (a->dir && syscall(SYS_chdir, a->dir) < 0)
 		fail(c, SPAWN_STEP_CHDIR, errno);
-	if (a->gate_fd >= 0)
-		gate(c);
+	if ((a->flags & SPAWN_TRACE) && syscall(SYS_ptrace, PTRACE_TRACEME, 0, NULL, NULL) < 0)
+		fail(c, SPAWN_STEP_PTRACE, errno);
 
 	struct spawn_record r = {.kind = SPAWN_REC_EXEC};
 	r.real_ns = now(CLOCK_REALTIME);
@@ -296,9 +288,14 @@ static void __attribute__((noreturn)) run(struct child *c) {
 	put(c, &r);
 
 	// execve keeps the mask, so clear it last: until here a signal must
-	// not reach a child that is neither the daemon nor the program.
-	uint64_t none = 0;
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, KSIGSET_SIZE);
+	// not reach a child that is neither the daemon nor the program. A
+	// traced child keeps every signal but SIGTRAP blocked through execve,
+	// so that the only stop it can come to is the one execve causes; its
+	// tracer empties the mask once it holds the stopped program.
+	uint64_t mask = 0;
+	if (a->flags & SPAWN_TRACE)
+		mask = ~(1ULL << (SIGTRAP - 1));
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, KSIGSET_SIZE);
 	fail(c, SPAWN_STEP_EXECVE, search(a));
 }
 
@@ -410,7 +407,7 @@ static long vfork_child(const struct spawn_attr *a, int *pidfd) {
 
 // vforks reports whether a's child can share the parent's memory.
 static int vforks(const struct spawn_attr *a) {
-	if (a->gate_fd >= 0 || (a->flags & SPAWN_FORK))
+	if (a->flags & SPAWN_FORK)
 		return 0;
 #ifndef SPAWN_CLONE3_STACK
 	if (a->cgroup_fd >= 0)
@@ -442,4 +439,144 @@ pid_t spawn_fork(const struct spawn_attr *a, int *pidfd, int *err) {
 	if (pid > 0 && *pidfd < 0)
 		*pidfd = syscall(SYS_pidfd_open, pid, 0);
 	return pid;
+}
+
+static int64_t ns_of(const struct timespec *ts) {
+	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+static void stamp(int64_t *out) {
+	struct timespec r, m;
+	clock_gettime(CLOCK_REALTIME, &r);
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	out[0] = ns_of(&r);
+	out[1] = ns_of(&m);
+}
+
+// exited reports whether pid has ended, reaped or not, without reaping it:
+// the daemon's reaper may be waiting for it at the same time.
+static int exited(pid_t pid) {
+	siginfo_t si = {0};
+	if (waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+		return errno == ECHILD;
+	return si.si_pid == pid && si.si_code != CLD_TRAPPED && si.si_code != CLD_STOPPED;
+}
+
+int spawn_hold(pid_t pid, int64_t timeout_ns) {
+	// The child has called execve, which stops it on its way back to
+	// user space, usually within microseconds. The stop is not awaited
+	// with wait: the daemon's reaper may take the report first, and a
+	// second wait would never return. A ptrace request succeeds only on
+	// a stopped tracee, so asking for its signal is the test.
+	struct timespec pause = {0, 20000};
+	int64_t waited = 0;
+	siginfo_t si;
+	while (ptrace(PTRACE_GETSIGINFO, pid, NULL, &si) < 0) {
+		if (errno != ESRCH)
+			return errno;
+		if (exited(pid))
+			return ESRCH;
+		if (waited >= timeout_ns)
+			return ETIMEDOUT;
+		nanosleep(&pause, NULL);
+		waited += pause.tv_nsec;
+		if (pause.tv_nsec < 1000000)
+			pause.tv_nsec *= 2;
+	}
+
+	// Only SIGTRAP was unblocked through execve, and execve raises it
+	// before any other could be taken.
+	if (si.si_signo != SIGTRAP)
+		return EPROTO;
+	uint64_t none = 0;
+	if (ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)PTRACE_O_EXITKILL) < 0 ||
+	    ptrace(PTRACE_SETSIGMASK, pid, (void *)KSIGSET_SIZE, &none) < 0)
+		return errno;
+	return 0;
+}
+
+// raise_rt puts the calling thread in the real-time class, where the
+// daemon may (root, or an RLIMIT_RTPRIO), and returns whether it did,
+// saving the old policy in *policy and *param for lower_rt.
+static int raise_rt(int *policy, struct sched_param *param) {
+	*policy = sched_getscheduler(0);
+	sched_getparam(0, param);
+	struct sched_param rt = {.sched_priority = 1};
+	return *policy != SCHED_FIFO && *policy != SCHED_RR && sched_setscheduler(0, SCHED_FIFO, &rt) == 0;
+}
+
+static void lower_rt(int raised, int policy, const struct sched_param *param) {
+	if (raised)
+		sched_setscheduler(0, policy, param);
+}
+
+// wait_instant waits until the CLOCK_REALTIME instant at passes or efd
+// becomes readable, whichever is first, and returns 1 for the instant. An
+// instant already past is returned at once, before any work.
+static int wait_instant(int efd, int tfd, int64_t at) {
+	struct itimerspec its = {.it_value = {at / 1000000000, at % 1000000000}};
+	if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+		return 1;
+	struct pollfd fds[2] = {{.fd = tfd, .events = POLLIN}, {.fd = efd, .events = POLLIN}};
+	for (;;) {
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return 1;
+		}
+		if (fds[0].revents)
+			return 1;
+		uint64_t n;
+		if (read(efd, &n, sizeof n) < 0 && errno == EINTR)
+			continue;
+		return 0;
+	}
+}
+
+int spawn_release(int efd, int tfd, int64_t at, int64_t quiet_ns, const pid_t *pids, int n,
+                  int64_t *woke, int64_t *times, int *errs) {
+	// For the wait and the release, this thread runs in the real-time
+	// class where it may: its wake-up then preempts ordinary tasks rather
+	// than waiting for a CPU behind them, and the children it releases,
+	// which are ordinary tasks, cannot preempt it before the last is
+	// released. Elsewhere it stays an ordinary thread and is merely
+	// later. It leaves the class before it returns to other work, so no
+	// child is ever forked in it.
+	int policy;
+	struct sched_param param;
+	int raised = raise_rt(&policy, &param);
+
+	// The wait is on this thread, in C, and so is the release: a wake-up
+	// that had to go back through the Go scheduler could wait for a P,
+	// and one through an ordinary thread for a CPU.
+	if (at > 0 && !wait_instant(efd, tfd, at)) {
+		lower_rt(raised, policy, &param);
+		return 0;
+	}
+	stamp(woke);
+
+	// Detaching with signal 0 drops the SIGTRAP of execve: the program
+	// starts at its first instruction with nothing pending from us.
+	for (int i = 0; i < n; i++) {
+		errs[i] = ptrace(PTRACE_DETACH, pids[i], NULL, NULL) < 0 ? errno : 0;
+		stamp(&times[2 * i]);
+	}
+	lower_rt(raised, policy, &param);
+
+	// Back in Go, this thread would wake others of the daemon at once, to
+	// report the release, and through them the controller: on a loaded
+	// machine that work takes CPUs from the programs just released, which
+	// are still starting. It waits here instead, asleep.
+	if (quiet_ns > 0) {
+		struct timespec ts = {quiet_ns / 1000000000, quiet_ns % 1000000000};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	return 1;
+}
+
+void spawn_cancel(pid_t pid) {
+	siginfo_t si;
+	if (ptrace(PTRACE_GETSIGINFO, pid, NULL, &si) == 0)
+		kill(pid, SIGKILL);
 }

@@ -83,37 +83,13 @@ func TestStepErrors(t *testing.T) {
 				s := newSpec("true")
 				s.Staged = staged
 				tt.spec(s)
-				e := stepError(t, s)
+				e := startError(t, s)
 				if e.Step != tt.step || e.Errno != tt.errno || e.PID <= 0 {
 					t.Errorf("got %+v, want step %q errno %v", e, tt.step, tt.errno)
 				}
 			})
 		})
 	}
-}
-
-// stepError returns the error of a start that must fail, from Start or,
-// for the execve step of a staged start, from Result.
-func stepError(t *testing.T, s *Spec) *Error {
-	t.Helper()
-	if !s.Staged {
-		return startError(t, s)
-	}
-	p, err := Start(s)
-	if err != nil {
-		return startError(t, s)
-	}
-	defer p.Close()
-	if err := p.Release(); err != nil {
-		t.Fatalf("Release: %v", err)
-	}
-	_, err = p.Result()
-	var e *Error
-	if !errors.As(err, &e) {
-		t.Fatalf("Result: %v (%T), want *Error", err, err)
-	}
-	reapFailed(t, err)
-	return e
 }
 
 func TestRefused(t *testing.T) {

@@ -14,12 +14,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Start starts the process s describes.
-//
-// Without s.Staged, Start returns once the child has called execve with
-// success, or with the *Error of the step that failed. With s.Staged it
-// returns once every setup step is done and the child waits for Release;
-// setup errors are returned here and the execve outcome by Result.
+// Start starts the process s describes. It returns once the child has
+// called execve with success, or with the *Error of the step that failed.
+// With s.Staged the program is then stopped before its first instruction
+// until ReleaseAt.
 //
 // On error the returned Process is nil and Start holds no fd. A child
 // that was started and failed has exited; the caller's reaper reaps it.
@@ -32,25 +30,39 @@ func Start(s *Spec) (*Process, error) {
 		return nil, err
 	}
 
-	pid, pidfd, err := fork(s, f)
+	var pid, pidfd int
+	if s.Staged {
+		onTracer(func() { pid, pidfd, err = fork(s, f) })
+	} else {
+		pid, pidfd, err = fork(s, f)
+	}
 	f.closeChild()
 	if err != nil {
 		f.closeParent()
 		return nil, err
 	}
 
-	p := &Process{PID: pid, PidFD: pidfd, status: f.statusR, gate: f.gateW, staged: s.Staged}
-	if err := p.await(); err != nil {
+	p := &Process{PID: pid, PidFD: pidfd, status: f.statusR}
+	p.finish()
+	if p.err == nil && s.Staged {
+		p.info = ExecInfo{} // the instant that counts is the release
+		if p.err = hold(p.PID); p.err != nil {
+			// Alive but not stopped, or ended: either way it must not run.
+			p.kill()
+		}
+		p.held = p.err == nil
+	}
+	if p.err != nil {
 		p.Close()
-		return nil, err
+		return nil, p.err
 	}
 	return p, nil
 }
 
 // fork lays out the attributes in C memory and starts the child, which
-// reads them from its copy of the address space when staged, and from the
-// parent's otherwise; spawn_fork returns after that child has exec'd or
-// exited, so the memory can be freed here either way. Until then the
+// reads them from the parent's memory, or from its copy of it when it is
+// forked; spawn_fork returns after a vfork child has exec'd or exited, so
+// the memory can be freed here either way. Until then the
 // calling thread is blocked in C, as os/exec's is in vfork; the cgo call
 // hands the P to another thread if it takes long.
 //
@@ -81,16 +93,12 @@ func fork(s *Spec, f *files) (pid, pidfd int, err error) {
 // when the child's copy does.
 type files struct {
 	statusR, statusW int
-	gateR, gateW     int // -1 unless staged
 	null             int // /dev/null, -1 unless a stdio fd is -1
 }
 
 func openFiles(s *Spec) (*files, error) {
-	f := &files{-1, -1, -1, -1, -1}
+	f := &files{-1, -1, -1}
 	err := pipe(&f.statusR, &f.statusW)
-	if err == nil && s.Staged {
-		err = pipe(&f.gateR, &f.gateW)
-	}
 	if err == nil && (s.Stdin < 0 || s.Stdout < 0 || s.Stderr < 0) {
 		err = devNull(&f.null)
 	}
@@ -136,13 +144,11 @@ func errnoOf(err error) unix.Errno {
 
 func (f *files) closeChild() {
 	closeFD(&f.statusW)
-	closeFD(&f.gateR)
 	closeFD(&f.null)
 }
 
 func (f *files) closeParent() {
 	closeFD(&f.statusR)
-	closeFD(&f.gateW)
 }
 
 // closeFD closes *fd unless it is -1, then sets it to -1.

@@ -825,7 +825,8 @@ class AsyncClient:
     async def start(self, argv: Sequence[Union[str, bytes]] = None, **opts) -> AsyncProcess:
         """Start a process (proc.start) with every option of StartArgs; see
         build_start_args for the options. Returns once execve succeeded
-        (or, with stage=True, once the child waits at its gate)."""
+        (with stage=True, the program then waits for its release before
+        its first instruction)."""
         a = build_start_args(argv, **opts)
         streams = (3,) if a.out.pty else (1, 2)
 

@@ -505,7 +505,8 @@ class CgUsage:
 class Times:
     """Instants of a process's life in both clocks of the daemon's machine
     (ns; REALTIME `*real`, MONO `*mono`; 0: did not happen): s = start
-    accepted, r = gate opened (staged), x = just before execve, e = reap."""
+    accepted, r = release woke up (staged), x = just before execve (staged:
+    just after the release), e = reap."""
 
     sreal: int = _f(U)
     smono: int = _f(U)

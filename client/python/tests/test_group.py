@@ -57,7 +57,7 @@ class GroupTest(unittest.TestCase):
             for host, s in ss.hosts.items():
                 self.assertGreater(s.exit.times.xreal, 0)
                 self.assertGreater(s.exit.times.rreal, 0)
-                # The gate opened at (or just after) the instant asked for.
+                # The release woke at (or just after) the instant asked for.
                 self.assertGreaterEqual(s.exit.times.rreal, s.at)
                 # Loose bounds: the suite shares a loaded machine.
                 self.assertLess(abs(late[host]), 250_000_000, "host %s exec %d ns off" % (host, late[host]))
