@@ -23,8 +23,8 @@ import (
 // sent when the next is ready is replaced by it.
 
 const (
-	samplePeriodUnit = 10_000_000 // ns: periods are rounded up to a multiple
-	maxSampleSubs    = 64         // per connection
+	samplePeriodUnit = 1_000_000 // ns: periods are rounded up to a multiple
+	maxSampleSubs    = 64        // per connection
 	procRoot         = "/proc"
 )
 

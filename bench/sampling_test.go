@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package bench
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gitlab.com/tacet/tacet/client"
+	"gitlab.com/tacet/tacet/codec"
+)
+
+// samplingRates are the rates of BenchmarkSamplingCost, in Hz.
+var samplingRates = []int{1, 10, 100, 1000}
+
+// managedProcs is how many processes the daemon has started and samples
+// besides the machine.
+const managedProcs = 10
+
+// sampleCost is what a sampler used over one window: ns on a CPU and
+// context switches, all threads together, and the samples it took.
+type sampleCost struct {
+	cpuNs, ctxsw float64
+	n            uint64
+	secs         float64
+}
+
+func (c sampleCost) usPerSample() float64      { return c.cpuNs / 1e3 / float64(c.n) }
+func (c sampleCost) wakeupsPerSample() float64 { return c.ctxsw / float64(c.n) }
+
+// BenchmarkSamplingCost measures what tacetd spends per sample while one
+// controller subscribes to every source and to the 10 processes it
+// started, at each of samplingRates, beside the C reference sampler
+// (testdata/refsampler.c) reading the same files at the same rate. Both
+// are measured from outside, in /proc/PID/task/*: CPU time from
+// schedstat (ns) and wake-ups as voluntary plus involuntary context
+// switches.
+//
+// The daemon's idle rate, with the controller connected and no
+// subscription, is measured in each iteration and subtracted; the
+// reference's fixed cost (its start and stop handshake with the
+// benchmark, measured with 0 samples) likewise. The two run one after
+// the other, never at once, in an order that alternates between
+// iterations. Windows: 30 s (10 s at 1000 Hz), 2 s in a smoke run (4 s
+// at 1 Hz).
+func BenchmarkSamplingCost(b *testing.B) {
+	windows := map[int]time.Duration{1: 30 * time.Second, 10: 30 * time.Second,
+		100: 30 * time.Second, 1000: 10 * time.Second}
+	idleWindow := 20 * time.Second
+	if smoke() {
+		windows = map[int]time.Duration{1: 4 * time.Second, 10: 2 * time.Second,
+			100: 2 * time.Second, 1000: 2 * time.Second}
+		idleWindow = 2 * time.Second
+	}
+	ref := buildRefSampler(b)
+	d := startDaemon(b, false)
+	pids := startSleepers(b, d.dial(d.unix), managedProcs)
+	sc := dialSamples(d)
+	time.Sleep(noiseSettle)
+
+	n := len(samplingRates)
+	tacetd, refs := make([][]sampleCost, n), make([][]sampleCost, n)
+	var idleCPU, idleWake samples
+	for i := 0; b.Loop(); i++ {
+		idle := measureIdleRate(b, d.pid(), idleWindow)
+		idleCPU, idleWake = append(idleCPU, idle.cpuNs/idle.secs), append(idleWake, idle.ctxsw/idle.secs)
+		base := runRefSampler(b, ref, 1, 0, pids)
+		for k, hz := range samplingRates {
+			for _, who := range rotation(i+k, 2) {
+				if who == 0 {
+					tacetd[k] = append(tacetd[k], measureDaemonSampling(b, d.pid(), sc, hz, windows[hz], idle))
+					continue
+				}
+				c := runRefSampler(b, ref, hz, uint64(windows[hz].Seconds()*float64(hz)), pids)
+				c.cpuNs, c.ctxsw = c.cpuNs-base.cpuNs, c.ctxsw-base.ctxsw
+				refs[k] = append(refs[k], c)
+			}
+		}
+	}
+	b.StopTimer()
+
+	b.ReportMetric(idleCPU.median()/1e3, "tacetd-idle-cpu-us/s")
+	b.ReportMetric(idleWake.median(), "tacetd-idle-wakeups/s")
+	for k, hz := range samplingRates {
+		reportSamplingRate(b, hz, tacetd[k], refs[k])
+	}
+}
+
+func reportSamplingRate(b *testing.B, hz int, tacetd, ref []sampleCost) {
+	p := strconv.Itoa(hz) + "Hz"
+	var tUs, rUs, tWk, rWk, ratio, share, got samples
+	for i := range min(len(tacetd), len(ref)) {
+		t, r := tacetd[i], ref[i]
+		tUs, rUs = append(tUs, t.usPerSample()), append(rUs, r.usPerSample())
+		tWk, rWk = append(tWk, t.wakeupsPerSample()), append(rWk, r.wakeupsPerSample())
+		ratio = append(ratio, t.usPerSample()/r.usPerSample())
+		share = append(share, t.cpuNs/t.secs/1e7)
+		got = append(got, float64(t.n)/(t.secs*float64(hz)))
+	}
+	b.ReportMetric(tUs.median(), "tacetd-"+p+"-cpu-us/sample")
+	b.ReportMetric(rUs.median(), "ref-"+p+"-cpu-us/sample")
+	b.ReportMetric(ratio.median(), p+"-cpu/ref")
+	b.ReportMetric(ratio.min(), p+"-cpu/ref-min")
+	b.ReportMetric(ratio.max(), p+"-cpu/ref-max")
+	b.ReportMetric(tWk.median(), "tacetd-"+p+"-wakeups/sample")
+	b.ReportMetric(rWk.median(), "ref-"+p+"-wakeups/sample")
+	b.ReportMetric(share.median(), "tacetd-"+p+"-core-%")
+	b.ReportMetric(got.median(), "tacetd-"+p+"-delivered/due")
+}
+
+// measureIdleRate returns what pid used over window.
+func measureIdleRate(b *testing.B, pid int, window time.Duration) sampleCost {
+	before, t0 := mustReadProc(b, pid), time.Now()
+	time.Sleep(window)
+	after := mustReadProc(b, pid)
+	return sampleCost{cpuNs: float64(after.runNs - before.runNs),
+		ctxsw: float64(after.ctxsw - before.ctxsw), secs: time.Since(t0).Seconds()}
+}
+
+// measureDaemonSampling subscribes sc at hz and returns what the daemon
+// used over window, less its idle rate, and the samples sc read
+// meanwhile. The subscription's request and first sample come before the
+// window, its end after it.
+func measureDaemonSampling(b *testing.B, pid int, sc *sampleConn, hz int, window time.Duration,
+	idle sampleCost) sampleCost {
+	sub, err := sc.subscribe(hz)
+	if err != nil {
+		b.Fatal(err)
+	}
+	before, n0, t0 := mustReadProc(b, pid), sc.samples.Load(), time.Now()
+	time.Sleep(window)
+	after, n1, secs := mustReadProc(b, pid), sc.samples.Load(), time.Since(t0).Seconds()
+	if err := sc.unsubscribe(sub); err != nil {
+		b.Fatal(err)
+	}
+	if n1 == n0 {
+		b.Fatalf("no sample at %d Hz over %v", hz, window)
+	}
+	return sampleCost{n: n1 - n0, secs: secs,
+		cpuNs: float64(after.runNs-before.runNs) - idle.cpuNs/idle.secs*secs,
+		ctxsw: float64(after.ctxsw-before.ctxsw) - idle.ctxsw/idle.secs*secs}
+}
+
+// buildRefSampler compiles testdata/refsampler.c once per benchmark.
+func buildRefSampler(b *testing.B) string {
+	b.Helper()
+	gcc := peerTool(b, "gcc", "gcc")
+	bin := filepath.Join(b.TempDir(), "refsampler")
+	if out, err := exec.Command(gcc, "-O2", "-o", bin, "testdata/refsampler.c").CombinedOutput(); err != nil {
+		b.Fatalf("gcc -O2 refsampler.c: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// runRefSampler runs the reference for n samples at hz over pids and
+// returns what it used from its first sample to its last, read in /proc
+// while it waits on its stdin before and after them.
+func runRefSampler(b *testing.B, bin string, hz int, n uint64, pids []int) sampleCost {
+	b.Helper()
+	args := []string{strconv.Itoa(hz), strconv.FormatUint(n, 10)}
+	for _, p := range pids {
+		args = append(args, strconv.Itoa(p))
+	}
+	cmd := exec.Command(bin, args...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+
+	out := bufio.NewReader(stdout)
+	expect(b, out, "ready")
+	before, t0 := mustReadProc(b, cmd.Process.Pid), time.Now()
+	io.WriteString(stdin, "go\n")
+	expect(b, out, "done")
+	after := mustReadProc(b, cmd.Process.Pid)
+	return sampleCost{n: max(n, 1), secs: time.Since(t0).Seconds(),
+		cpuNs: float64(after.runNs - before.runNs), ctxsw: float64(after.ctxsw - before.ctxsw)}
+}
+
+// expect reads a line from the reference and fails unless it starts
+// with word.
+func expect(b *testing.B, r *bufio.Reader, word string) {
+	b.Helper()
+	line, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, word) {
+		b.Fatalf("refsampler: want %q, got %q (%v)", word, line, err)
+	}
+}
+
+// startSleepers starts n long sleeps through c and returns their PIDs;
+// the daemon kills them when it stops.
+func startSleepers(b *testing.B, c *client.Client, n int) []int {
+	b.Helper()
+	var pids []int
+	for range n {
+		p, err := c.Start(context.Background(), &codec.StartArgs{
+			Argv: [][]byte{[]byte("sleep"), []byte("100000")}})
+		if err != nil {
+			b.Fatalf("start sleep: %v", err)
+		}
+		pids = append(pids, int(p.PID))
+	}
+	return pids
+}
