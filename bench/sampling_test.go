@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -30,6 +31,7 @@ type sampleCost struct {
 	cpuNs, ctxsw float64
 	n            uint64
 	secs         float64
+	files        int // the reference's open files
 }
 
 func (c sampleCost) usPerSample() float64      { return c.cpuNs / 1e3 / float64(c.n) }
@@ -68,10 +70,12 @@ func BenchmarkSamplingCost(b *testing.B) {
 	n := len(samplingRates)
 	tacetd, refs := make([][]sampleCost, n), make([][]sampleCost, n)
 	var idleCPU, idleWake samples
+	var refFiles int
 	for i := 0; b.Loop(); i++ {
 		idle := measureIdleRate(b, d.pid(), idleWindow)
 		idleCPU, idleWake = append(idleCPU, idle.cpuNs/idle.secs), append(idleWake, idle.ctxsw/idle.secs)
 		base := runRefSampler(b, ref, 1, 0, pids)
+		refFiles = base.files
 		for k, hz := range samplingRates {
 			for _, who := range rotation(i+k, 2) {
 				if who == 0 {
@@ -86,6 +90,7 @@ func BenchmarkSamplingCost(b *testing.B) {
 	}
 	b.StopTimer()
 
+	b.ReportMetric(float64(refFiles), "ref-files")
 	b.ReportMetric(idleCPU.median()/1e3, "tacetd-idle-cpu-us/s")
 	b.ReportMetric(idleWake.median(), "tacetd-idle-wakeups/s")
 	for k, hz := range samplingRates {
@@ -166,7 +171,11 @@ func runRefSampler(b *testing.B, bin string, hz int, n uint64, pids []int) sampl
 	b.Helper()
 	args := []string{strconv.Itoa(hz), strconv.FormatUint(n, 10)}
 	for _, p := range pids {
-		args = append(args, strconv.Itoa(p))
+		arg := strconv.Itoa(p)
+		if dir := cgroupDir(p); dir != "" {
+			arg += ":" + dir
+		}
+		args = append(args, arg)
 	}
 	cmd := exec.Command(bin, args...)
 	stdin, err := cmd.StdinPipe()
@@ -184,23 +193,55 @@ func runRefSampler(b *testing.B, bin string, hz int, n uint64, pids []int) sampl
 	defer stdin.Close()
 
 	out := bufio.NewReader(stdout)
-	expect(b, out, "ready")
+	files := expect(b, out, "ready")
 	before, t0 := mustReadProc(b, cmd.Process.Pid), time.Now()
 	io.WriteString(stdin, "go\n")
 	expect(b, out, "done")
 	after := mustReadProc(b, cmd.Process.Pid)
-	return sampleCost{n: max(n, 1), secs: time.Since(t0).Seconds(),
+	return sampleCost{n: max(n, 1), secs: time.Since(t0).Seconds(), files: files,
 		cpuNs: float64(after.runNs - before.runNs), ctxsw: float64(after.ctxsw - before.ctxsw)}
 }
 
-// expect reads a line from the reference and fails unless it starts
-// with word.
-func expect(b *testing.B, r *bufio.Reader, word string) {
+// expect reads a line "WORD N" from the reference and returns N.
+func expect(b *testing.B, r *bufio.Reader, word string) int {
 	b.Helper()
 	line, err := r.ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, word) {
+	f := strings.Fields(line)
+	if err != nil || len(f) != 2 || f[0] != word {
 		b.Fatalf("refsampler: want %q, got %q (%v)", word, line, err)
 	}
+	n, _ := strconv.Atoi(f[1])
+	return n
+}
+
+// cgroupDir returns the cgroup v2 directory of pid, or "" when it has
+// none: tacetd reads the cgroup files of a started process in place of
+// following its children, and so does the reference.
+func cgroupDir(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return ""
+	}
+	var rel string
+	for _, ln := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(ln, "0::"); ok {
+			rel = p
+		}
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if rel == "" || rel == "/" || err != nil {
+		return ""
+	}
+	for _, ln := range strings.Split(string(mi), "\n") {
+		// "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS... - FSTYPE SOURCE ..."
+		f := strings.Fields(ln)
+		for i, x := range f {
+			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup2" && len(f) > 4 {
+				return filepath.Join(f[4], rel)
+			}
+		}
+	}
+	return ""
 }
 
 // startSleepers starts n long sleeps through c and returns their PIDs;

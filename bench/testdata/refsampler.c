@@ -4,7 +4,7 @@
 // sampler to: the least a sampler written in C can do to read what
 // tacetd reads for one sample of every source plus a set of processes.
 //
-//	refsampler HZ N PID...
+//	refsampler HZ N PID[:CGROUP]...
 //
 // It opens every file once and keeps it open, then reads each one whole
 // with pread at offset 0, as tacetd's core/sample does:
@@ -37,6 +37,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,14 +105,25 @@ int main(int argc, char **argv) {
 	for (size_t i = 0; i < sizeof host / sizeof *host; i++)
 		add(host[i]);
 	static const char *per[] = {"stat", "statm", "status", "io"};
-	char path[128];
+	static const char *cg[] = {"cpu.stat", "memory.current", "cgroup.procs"};
+	char path[4096];
 	for (int a = 3; a < argc; a++) {
+		char *dir = strchr(argv[a], ':');
+		if (dir)
+			*dir++ = 0;
 		for (size_t i = 0; i < sizeof per / sizeof *per; i++) {
 			snprintf(path, sizeof path, "/proc/%s/%s", argv[a], per[i]);
 			add(path);
 		}
-		snprintf(path, sizeof path, "/proc/%s/task/%s/children", argv[a], argv[a]);
-		add(path);
+		if (!dir) {
+			snprintf(path, sizeof path, "/proc/%s/task/%s/children", argv[a], argv[a]);
+			add(path);
+			continue;
+		}
+		for (size_t i = 0; i < sizeof cg / sizeof *cg; i++) {
+			snprintf(path, sizeof path, "%s/%s", dir, cg[i]);
+			add(path);
+		}
 	}
 
 	uint64_t sum = sample();
