@@ -124,9 +124,9 @@ func TestSampleSubscribe(t *testing.T) {
 func TestSampleCoalesced(t *testing.T) {
 	_, tc := newTestEngine(t, Config{})
 	fast := tc.sampleSub(&codec.SampleArgs{Sources: []string{"mem"}, Period: 10_000_000})
-	slow := tc.sampleSub(&codec.SampleArgs{Sources: []string{"load"}, Period: 25_000_000})
+	slow := tc.sampleSub(&codec.SampleArgs{Sources: []string{"load"}, Period: 29_200_000})
 	if slow.Period != 30_000_000 {
-		t.Errorf("25 ms rounded to %d", slow.Period)
+		t.Errorf("29.2 ms rounded to %d", slow.Period)
 	}
 	got := tc.samplesFor(400 * time.Millisecond)
 	stamps := map[uint64]bool{}
