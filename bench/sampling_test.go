@@ -29,6 +29,7 @@ const managedProcs = 10
 // context switches, all threads together, and the samples it took.
 type sampleCost struct {
 	cpuNs, ctxsw float64
+	volsw        float64 // the voluntary ones among ctxsw
 	n            uint64
 	secs         float64
 	files        int // the reference's open files
@@ -36,6 +37,18 @@ type sampleCost struct {
 
 func (c sampleCost) usPerSample() float64      { return c.cpuNs / 1e3 / float64(c.n) }
 func (c sampleCost) wakeupsPerSample() float64 { return c.ctxsw / float64(c.n) }
+func (c sampleCost) sleepsPerSample() float64  { return c.volsw / float64(c.n) }
+
+// less returns c less what base used, or base's rate over c's window when
+// perSecond.
+func (c sampleCost) less(base sampleCost, perSecond bool) sampleCost {
+	k := 1.0
+	if perSecond {
+		k = c.secs / base.secs
+	}
+	c.cpuNs, c.ctxsw, c.volsw = c.cpuNs-k*base.cpuNs, c.ctxsw-k*base.ctxsw, c.volsw-k*base.volsw
+	return c
+}
 
 // BenchmarkSamplingCost measures what tacetd spends per sample while one
 // controller subscribes to every source and to the 10 processes it
@@ -83,8 +96,7 @@ func BenchmarkSamplingCost(b *testing.B) {
 					continue
 				}
 				c := runRefSampler(b, ref, hz, uint64(windows[hz].Seconds()*float64(hz)), pids)
-				c.cpuNs, c.ctxsw = c.cpuNs-base.cpuNs, c.ctxsw-base.ctxsw
-				refs[k] = append(refs[k], c)
+				refs[k] = append(refs[k], c.less(base, false))
 			}
 		}
 	}
@@ -100,11 +112,12 @@ func BenchmarkSamplingCost(b *testing.B) {
 
 func reportSamplingRate(b *testing.B, hz int, tacetd, ref []sampleCost) {
 	p := strconv.Itoa(hz) + "Hz"
-	var tUs, rUs, tWk, rWk, ratio, share, got samples
+	var tUs, rUs, tWk, rWk, tVol, rVol, ratio, share, got samples
 	for i := range min(len(tacetd), len(ref)) {
 		t, r := tacetd[i], ref[i]
 		tUs, rUs = append(tUs, t.usPerSample()), append(rUs, r.usPerSample())
 		tWk, rWk = append(tWk, t.wakeupsPerSample()), append(rWk, r.wakeupsPerSample())
+		tVol, rVol = append(tVol, t.sleepsPerSample()), append(rVol, r.sleepsPerSample())
 		ratio = append(ratio, t.usPerSample()/r.usPerSample())
 		share = append(share, t.cpuNs/t.secs/1e7)
 		got = append(got, float64(t.n)/(t.secs*float64(hz)))
@@ -116,6 +129,8 @@ func reportSamplingRate(b *testing.B, hz int, tacetd, ref []sampleCost) {
 	b.ReportMetric(ratio.max(), p+"-cpu/ref-max")
 	b.ReportMetric(tWk.median(), "tacetd-"+p+"-wakeups/sample")
 	b.ReportMetric(rWk.median(), "ref-"+p+"-wakeups/sample")
+	b.ReportMetric(tVol.median(), "tacetd-"+p+"-voluntary/sample")
+	b.ReportMetric(rVol.median(), "ref-"+p+"-voluntary/sample")
 	b.ReportMetric(share.median(), "tacetd-"+p+"-core-%")
 	b.ReportMetric(got.median(), "tacetd-"+p+"-delivered/due")
 }
@@ -125,8 +140,8 @@ func measureIdleRate(b *testing.B, pid int, window time.Duration) sampleCost {
 	before, t0 := mustReadProc(b, pid), time.Now()
 	time.Sleep(window)
 	after := mustReadProc(b, pid)
-	return sampleCost{cpuNs: float64(after.runNs - before.runNs),
-		ctxsw: float64(after.ctxsw - before.ctxsw), secs: time.Since(t0).Seconds()}
+	return sampleCost{cpuNs: float64(after.runNs - before.runNs), ctxsw: float64(after.ctxsw - before.ctxsw),
+		volsw: float64(after.volsw - before.volsw), secs: time.Since(t0).Seconds()}
 }
 
 // measureDaemonSampling subscribes sc at hz and returns what the daemon
@@ -148,9 +163,9 @@ func measureDaemonSampling(b *testing.B, pid int, sc *sampleConn, hz int, window
 	if n1 == n0 {
 		b.Fatalf("no sample at %d Hz over %v", hz, window)
 	}
-	return sampleCost{n: n1 - n0, secs: secs,
-		cpuNs: float64(after.runNs-before.runNs) - idle.cpuNs/idle.secs*secs,
-		ctxsw: float64(after.ctxsw-before.ctxsw) - idle.ctxsw/idle.secs*secs}
+	c := sampleCost{n: n1 - n0, secs: secs, cpuNs: float64(after.runNs - before.runNs),
+		ctxsw: float64(after.ctxsw - before.ctxsw), volsw: float64(after.volsw - before.volsw)}
+	return c.less(idle, true)
 }
 
 // buildRefSampler compiles testdata/refsampler.c once per benchmark.
@@ -199,7 +214,8 @@ func runRefSampler(b *testing.B, bin string, hz int, n uint64, pids []int) sampl
 	expect(b, out, "done")
 	after := mustReadProc(b, cmd.Process.Pid)
 	return sampleCost{n: max(n, 1), secs: time.Since(t0).Seconds(), files: files,
-		cpuNs: float64(after.runNs - before.runNs), ctxsw: float64(after.ctxsw - before.ctxsw)}
+		cpuNs: float64(after.runNs - before.runNs), ctxsw: float64(after.ctxsw - before.ctxsw),
+		volsw: float64(after.volsw - before.volsw)}
 }
 
 // expect reads a line "WORD N" from the reference and returns N.
