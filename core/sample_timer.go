@@ -22,9 +22,11 @@ import (
 // Arming and reading use raw system calls, for the reason sample.pread
 // gives.
 type sampleTimer struct {
-	f  *os.File
-	fd uintptr
-	rc syscall.RawConn
+	f    *os.File
+	fd   uintptr
+	rc   syscall.RawConn
+	read func(fd uintptr) bool // t.readFD, made once: a method value allocates
+	n    uint64                // expirations, read by readFD
 }
 
 func newSampleTimer() (*sampleTimer, error) {
@@ -38,7 +40,9 @@ func newSampleTimer() (*sampleTimer, error) {
 		f.Close()
 		return nil, err
 	}
-	return &sampleTimer{f: f, fd: uintptr(fd), rc: rc}, nil
+	t := &sampleTimer{f: f, fd: uintptr(fd), rc: rc}
+	t.read = t.readFD
+	return t, nil
 }
 
 // set arms the timer to fire at MONO instant t; an instant past fires at
@@ -49,13 +53,14 @@ func (t *sampleTimer) set(mono uint64) {
 		uintptr(unsafe.Pointer(&its)), 0, 0, 0)
 }
 
-// wait parks until the timer has fired since the last wait.
-func (t *sampleTimer) wait() error {
-	var n uint64
-	return t.rc.Read(func(fd uintptr) bool {
-		_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&n)), unsafe.Sizeof(n))
-		return e != unix.EAGAIN && e != unix.EINTR
-	})
+// wait parks until the timer has fired since the last wait. Only the
+// sampler calls it.
+func (t *sampleTimer) wait() error { return t.rc.Read(t.read) }
+
+// readFD consumes the expirations; false means none yet, wait.
+func (t *sampleTimer) readFD(fd uintptr) bool {
+	_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.n)), unsafe.Sizeof(t.n))
+	return e != unix.EAGAIN && e != unix.EINTR
 }
 
 func (t *sampleTimer) close() { t.f.Close() }

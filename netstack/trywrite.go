@@ -4,38 +4,50 @@ package netstack
 
 import (
 	"net"
+	"sync"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// rawConn returns the socket of a plain TCP or Unix connection without
-// frame MACs, or nil: TLS and KCP frames are not the bytes on the socket,
-// and MAC'd frames are sealed in the frame writer's buffer.
-func (c *Conn) rawConn(mac bool) syscall.RawConn {
-	if mac || c.kcp != nil {
-		return nil
+// rawWriter is the state of TryWriteFrames, kept in the Conn so that a
+// write allocates nothing: a closure passed to RawConn.Write would.
+type rawWriter struct {
+	once    sync.Once
+	rc      syscall.RawConn // nil when frames cannot be written raw
+	fn      func(fd uintptr) bool
+	frames  []byte
+	written int
+	err     error
+}
+
+// init finds the socket of a plain TCP or Unix connection without frame
+// MACs: TLS and KCP frames are not the bytes on the socket, and MAC'd
+// frames are sealed in the frame writer's buffer.
+func (w *rawWriter) init(c *Conn) {
+	if c.fw.HasMAC() || c.kcp != nil {
+		return
 	}
-	switch nc := c.nc.(type) {
-	case *net.TCPConn:
-		rc, _ := nc.SyscallConn()
-		return rc
-	case *net.UnixConn:
-		rc, _ := nc.SyscallConn()
-		return rc
+	if sc, ok := c.nc.(interface {
+		SyscallConn() (syscall.RawConn, error)
+	}); ok {
+		switch c.nc.(type) {
+		case *net.TCPConn, *net.UnixConn:
+			w.rc, _ = sc.SyscallConn()
+		}
 	}
-	return nil
+	w.fn = w.write
 }
 
 // TryWriteFrames writes frames, a run of frames each made of its 4-byte
 // length and payload, at once if the socket's send buffer is at most a
 // quarter full, and reports whether it did. It is for a goroutine other
-// than the connection's writer that has one small frame to send and
-// must not block on a peer that does not read, such as the sampler: a
-// false return means "queue it for the writer instead". A call may run
-// beside the writer's writes: the socket's write lock keeps each frame
-// whole.
+// than the connection's writer that has a small frame to send and must
+// not block on a peer that does not read, such as the sampler: false
+// means "queue it for the writer instead". Calls may run beside the
+// writer's, since the socket's write lock keeps each frame whole, but
+// not beside each other.
 //
 // It writes with raw system calls, which the Go scheduler is not told
 // of: an ordinary write wakes the runtime's monitor thread, a wake-up
@@ -43,38 +55,44 @@ func (c *Conn) rawConn(mac bool) syscall.RawConn {
 // makes rare, is finished by waiting for the socket, so the caller may
 // block then until the peer reads a few KiB.
 func (c *Conn) TryWriteFrames(frames []byte) (bool, error) {
-	rc := c.rawConn(c.fw.HasMAC())
-	if rc == nil || len(frames) == 0 {
+	w := &c.raw
+	w.once.Do(func() { w.init(c) })
+	if w.rc == nil || len(frames) == 0 {
 		return false, nil
 	}
-	written := 0
-	var werr error
-	err := rc.Write(func(fd uintptr) bool {
-		if written == 0 && !hasRoom(fd, len(frames)) {
+	w.frames, w.written, w.err = frames, 0, nil
+	err := w.rc.Write(w.fn)
+	if w.err != nil {
+		err = w.err
+	}
+	n := w.written
+	w.frames = nil
+	return n > 0, err
+}
+
+// write is the RawConn.Write callback of TryWriteFrames: it returns false
+// to wait until the socket is writable, true when done.
+func (w *rawWriter) write(fd uintptr) bool {
+	if w.written == 0 && !hasRoom(fd, len(w.frames)) {
+		return true
+	}
+	for w.written < len(w.frames) {
+		b := w.frames[w.written:]
+		n, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e == unix.EAGAIN && w.written == 0:
+			return true
+		case e == unix.EAGAIN:
+			return false // wait for room to finish the frame
+		case e != 0:
+			w.err = e
 			return true
 		}
-		for written < len(frames) {
-			b := frames[written:]
-			n, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-			switch {
-			case e == unix.EINTR:
-				continue
-			case e == unix.EAGAIN && written == 0:
-				return true
-			case e == unix.EAGAIN:
-				return false // wait for room to finish the frame
-			case e != 0:
-				werr = e
-				return true
-			}
-			written += int(n)
-		}
-		return true
-	})
-	if werr != nil {
-		err = werr
+		w.written += int(n)
 	}
-	return written > 0, err
+	return true
 }
 
 // hasRoom reports whether the send buffer of socket fd holds at most a
