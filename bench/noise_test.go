@@ -127,6 +127,11 @@ func BenchmarkNoise(b *testing.B) {
 		}
 	}
 	b.ReportMetric(streamMBs.median(), "streaming-MB/s")
+	// What sampling adds to an idle daemon, the figure its target is for.
+	r := ratios(cpuMs[2], cpuMs[1])
+	b.ReportMetric(r.median(), "sampling/idle-cpu")
+	b.ReportMetric(r.min(), "sampling/idle-cpu-min")
+	b.ReportMetric(r.max(), "sampling/idle-cpu-max")
 }
 
 // buildNoise compiles noiseSource once per benchmark.
@@ -142,19 +147,19 @@ func buildNoise(b *testing.B) string {
 	return bin
 }
 
-// runNoise runs the experiment in one mode and returns the numbers it
-// printed.
-func runNoise(b *testing.B, prog, mode, n string) []float64 {
+// runNoise runs the experiment with args (a mode and a count, after a
+// taskset command line when pinned) and returns the numbers it printed.
+func runNoise(b *testing.B, prog string, args ...string) []float64 {
 	b.Helper()
-	out, err := exec.Command(prog, mode, n).Output()
+	out, err := exec.Command(prog, args...).Output()
 	if err != nil {
-		b.Fatalf("noise %s %s: %v", mode, n, err)
+		b.Fatalf("%s %v: %v", prog, args, err)
 	}
 	var v []float64
 	for _, f := range strings.Fields(string(out)) {
 		x, err := strconv.ParseFloat(f, 64)
 		if err != nil {
-			b.Fatalf("noise %s: output %q", mode, out)
+			b.Fatalf("%s %v: output %q", prog, args, out)
 		}
 		v = append(v, x)
 	}

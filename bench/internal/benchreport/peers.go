@@ -90,6 +90,37 @@ func writePeerFanout(w io.Writer, res results, sec section) {
 	}
 }
 
+// writeNoiseTargets states the two targets on the CPU-bound loop: the
+// slowdown sampling adds to an idle daemon, unpinned, and pinned to the
+// daemon's CPU against the daemon's own share of it.
+func writeNoiseTargets(w io.Writer, res results) {
+	b, p := "BenchmarkNoise", "BenchmarkNoisePinned"
+	fmt.Fprintln(w, "\nSampling at 10 Hz against the same daemon idle, on the CPU-bound loop. Unpinned: "+
+		"the paired ratio, median (min – max over the iterations). Pinned (BenchmarkNoisePinned): the loop "+
+		"and tacetd --cpus on the same CPU, the controller kept off it; slowdown of the loop, median (min – max), "+
+		"against tacetd's share of that CPU over the loop's run time (sampling less idle).")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| Case | Slowdown | tacetd's share | Slowdown / share | Target | Met |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	met := ""
+	if v, _, ok := res.value(b, "sampling/idle-cpu-max"); ok {
+		met = map[bool]string{true: "yes", false: "**no**"}[v < 1.005]
+	}
+	fmt.Fprintf(w, "| unpinned | %s | | | upper end < 1.005 × idle | %s |\n",
+		ratioCell(res, b, "sampling/idle-cpu", "sampling/idle-cpu-min", "sampling/idle-cpu-max"), met)
+	met, slow := "", "–"
+	if v, _, ok := res.value(p, "pinned-slowdown-%"); ok {
+		lo, _, _ := res.value(p, "pinned-slowdown-min-%")
+		hi, _, _ := res.value(p, "pinned-slowdown-max-%")
+		slow = fmt.Sprintf("%s%% (%s – %s)", num(v), num(lo), num(hi))
+	}
+	if v, _, ok := res.value(p, "pinned-slowdown/share"); ok {
+		met = map[bool]string{true: "yes", false: "**no**"}[v <= 1.2]
+	}
+	fmt.Fprintf(w, "| pinned | %s | %s | %s | ≤ 1.2 × share | %s |\n", slow,
+		cell(res, p, "pinned-sampling-share-%", "%", 0), cell(res, p, "pinned-slowdown/share", "", 0), met)
+}
+
 func writeNoise(w io.Writer, res results, sec section) {
 	b := sec.bench
 	fmt.Fprintln(w, "| tacetd | Its CPU µs/s | CPU loop | × absent | Late p50 | × absent | Late p99 | × absent | Target | Met |")
@@ -120,6 +151,7 @@ func writeNoise(w io.Writer, res results, sec section) {
 			cell(res, b, c+"-late-p50-us", "µs", 0), r("p50"),
 			cell(res, b, c+"-late-p99-us", "µs", 0), r("p99"), target, met)
 	}
+	writeNoiseTargets(w, res)
 }
 
 // idlePeers are the peers BenchmarkIdleWakeups measures beside tacetd,
