@@ -63,14 +63,14 @@ func (c sampleCost) less(base sampleCost, perSecond bool) sampleCost {
 // reference's fixed cost (its start and stop handshake with the
 // benchmark, measured with 0 samples) likewise. The two run one after
 // the other, never at once, in an order that alternates between
-// iterations. Windows: 30 s (10 s at 1000 Hz), 2 s in a smoke run (4 s
+// iterations. Windows: 30 s (10 s at 1000 Hz), 2 s in a smoke run (5 s
 // at 1 Hz).
 func BenchmarkSamplingCost(b *testing.B) {
 	windows := map[int]time.Duration{1: 30 * time.Second, 10: 30 * time.Second,
 		100: 30 * time.Second, 1000: 10 * time.Second}
 	idleWindow := 20 * time.Second
 	if smoke() {
-		windows = map[int]time.Duration{1: 4 * time.Second, 10: 2 * time.Second,
+		windows = map[int]time.Duration{1: 5 * time.Second, 10: 2 * time.Second,
 			100: 2 * time.Second, 1000: 2 * time.Second}
 		idleWindow = 2 * time.Second
 	}
