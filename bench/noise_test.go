@@ -19,7 +19,8 @@ import (
 // noiseSource is the experiment of BenchmarkNoise, built with gcc -O2.
 // "noise cpu N" runs N rounds of xorshift, a chain of dependent integer
 // operations that neither memory nor the compiler can shorten, and
-// prints the ns it took. "noise timer K" sleeps 1 ms K times and prints
+// prints the ns it took, a bit of the result (so that the loop is not
+// optimized away) and the ns it spent on a CPU. "noise timer K" sleeps 1 ms K times and prints
 // the median, 99th percentile and maximum of how late it woke, in ns.
 const noiseSource = `#include <stdint.h>
 #include <stdio.h>
@@ -33,6 +34,12 @@ static uint64_t now(void) {
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t cputime(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int cmp(const void *a, const void *b) {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
@@ -42,9 +49,11 @@ int main(int argc, char **argv) {
 	if (argc != 3) return 2;
 	uint64_t n = strtoull(argv[2], 0, 10);
 	if (strcmp(argv[1], "cpu") == 0) {
-		uint64_t x = 88172645463325252u, t0 = now();
+		uint64_t x = 88172645463325252u, t0 = now(), c0 = cputime();
 		for (uint64_t i = 0; i < n; i++) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; }
-		printf("%llu %llu\n", (unsigned long long)(now() - t0), (unsigned long long)(x & 1));
+		uint64_t c1 = cputime();
+		printf("%llu %llu %llu\n", (unsigned long long)(now() - t0), (unsigned long long)(x & 1),
+			(unsigned long long)(c1 - c0));
 		return 0;
 	}
 	uint64_t *late = malloc(n * sizeof *late);

@@ -24,6 +24,13 @@ import (
 // time (its schedstat time meanwhile, less that of the idle run). The
 // benchmark's own threads, the controller's reader among them, are kept
 // off that CPU, as a remote controller would be.
+//
+// Other load on that CPU, of which a shared machine has plenty, slows
+// either run of a pair by far more than the daemon does. So the loop's
+// own CPU time is reported too: it grows only by what sharing the CPU
+// costs the loop itself (caches, switches), not by the time others run,
+// and that growth plus the daemon's share estimates the slowdown the
+// daemon alone causes.
 func BenchmarkNoisePinned(b *testing.B) {
 	if runtime.NumCPU() < 2 {
 		b.Skip("one CPU: the benchmark keeps the controller off the daemon's CPU")
@@ -42,7 +49,7 @@ func BenchmarkNoisePinned(b *testing.B) {
 	time.Sleep(noiseSettle)
 
 	conds := []string{"idle", "sampling"}
-	var loopMs, share [2]samples
+	var loopMs, loopCPU, share [2]samples
 	for i := 0; b.Loop(); i++ {
 		for _, k := range rotation(i, 2) {
 			var sub codec.SampleSubResult
@@ -56,6 +63,7 @@ func BenchmarkNoisePinned(b *testing.B) {
 			out := runNoise(b, taskset, "-c", strconv.Itoa(cpu), prog, "cpu", cpuRounds)
 			used := mustReadProc(b, d.pid()).runNs - before.runNs
 			loopMs[k] = append(loopMs[k], out[0]/1e6)
+			loopCPU[k] = append(loopCPU[k], out[2]/1e6)
 			share[k] = append(share[k], float64(used)/out[0])
 			if k == 1 {
 				unsub := &codec.UnsubscribeArgs{Sub: sub.Sub}
@@ -67,10 +75,12 @@ func BenchmarkNoisePinned(b *testing.B) {
 	}
 	b.StopTimer()
 
-	var slow, added samples
+	var slow, added, infl, est samples
 	for i := range min(len(loopMs[0]), len(loopMs[1])) {
 		slow = append(slow, loopMs[1][i]/loopMs[0][i]-1)
 		added = append(added, share[1][i]-share[0][i])
+		infl = append(infl, loopCPU[1][i]/loopCPU[0][i]-1)
+		est = append(est, infl[i]+added[i])
 	}
 	for k, name := range conds {
 		b.ReportMetric(loopMs[k].median(), "pinned-"+name+"-cpu-ms")
@@ -81,6 +91,11 @@ func BenchmarkNoisePinned(b *testing.B) {
 	b.ReportMetric(slow.max()*100, "pinned-slowdown-max-%")
 	b.ReportMetric(added.median()*100, "pinned-sampling-share-%")
 	b.ReportMetric(slow.median()/added.median(), "pinned-slowdown/share")
+	b.ReportMetric(infl.median()*100, "pinned-loop-cpu-growth-%")
+	b.ReportMetric(infl.min()*100, "pinned-loop-cpu-growth-min-%")
+	b.ReportMetric(infl.max()*100, "pinned-loop-cpu-growth-max-%")
+	b.ReportMetric(est.median()*100, "pinned-est-slowdown-%")
+	b.ReportMetric(est.median()/added.median(), "pinned-est-slowdown/share")
 }
 
 // avoidCPU keeps every thread of this process off cpu until the

@@ -31,15 +31,15 @@ type sampleConn struct {
 	err     error // why the reader ended, once done is closed
 }
 
-// dialSamples connects a sampleConn to d's Unix socket; the benchmark's
+// dialSamples connects a sampleConn to d at addr; the benchmark's
 // cleanup closes it.
-func dialSamples(d *daemon) *sampleConn {
+func dialSamples(d *daemon, addr string) *sampleConn {
 	d.b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
-	conn, err := netstack.Dial(ctx, d.unix, &netstack.ClientConfig{Key: d.key, Who: "bench sampler"})
+	conn, err := netstack.Dial(ctx, addr, &netstack.ClientConfig{Key: d.key, Who: "bench sampler"})
 	if err != nil {
-		d.b.Fatalf("dial %s: %v", d.unix, err)
+		d.b.Fatalf("dial %s: %v", addr, err)
 	}
 	sc := &sampleConn{conn: conn, waiting: map[uint32]chan []byte{}, done: make(chan struct{})}
 	go sc.readLoop()

@@ -58,15 +58,21 @@ func (c sampleCost) less(base sampleCost, perSecond bool) sampleCost {
 // schedstat (ns) and wake-ups as voluntary plus involuntary context
 // switches.
 //
-// The daemon's idle rate, with the controller connected and no
+// The controller reads over the Unix socket at every rate, and over TCP
+// loopback at 10 and 100 Hz, as a remote controller would. The transports
+// differ in what a sample costs: TCP's send path is longer, but a peer
+// reading from a Unix socket wakes every epoll watching its other end, so
+// there the daemon's netpoller wakes once more for many samples.
+//
+// The daemon's idle rate, with the controllers connected and no
 // subscription, is measured in each iteration and subtracted; the
 // reference's fixed cost (its start and stop handshake with the
-// benchmark, measured with 0 samples) likewise. The two run one after
-// the other, never at once, in an order that alternates between
-// iterations. Windows: 30 s (10 s at 1000 Hz), 2 s in a smoke run (5 s
+// benchmark, measured with 0 samples) likewise. Subjects run one after
+// the other, never at once, in an order that rotates between iterations.
+// Windows: 30 s (20 s at 1 Hz, 10 s at 1000 Hz), 2 s in a smoke run (5 s
 // at 1 Hz).
 func BenchmarkSamplingCost(b *testing.B) {
-	windows := map[int]time.Duration{1: 30 * time.Second, 10: 30 * time.Second,
+	windows := map[int]time.Duration{1: 20 * time.Second, 10: 30 * time.Second,
 		100: 30 * time.Second, 1000: 10 * time.Second}
 	idleWindow := 20 * time.Second
 	if smoke() {
@@ -77,11 +83,11 @@ func BenchmarkSamplingCost(b *testing.B) {
 	ref := buildRefSampler(b)
 	d := startDaemon(b, false)
 	pids := startSleepers(b, d.dial(d.unix), managedProcs)
-	sc := dialSamples(d)
+	conns := map[string]*sampleConn{"unix": dialSamples(d, d.unix), "tcp": dialSamples(d, d.tcp)}
 	time.Sleep(noiseSettle)
 
 	n := len(samplingRates)
-	tacetd, refs := make([][]sampleCost, n), make([][]sampleCost, n)
+	tacetd, refs := make([]map[string][]sampleCost, n), make([][]sampleCost, n)
 	var idleCPU, idleWake samples
 	var refFiles int
 	for i := 0; b.Loop(); i++ {
@@ -90,9 +96,18 @@ func BenchmarkSamplingCost(b *testing.B) {
 		base := runRefSampler(b, ref, 1, 0, pids)
 		refFiles = base.files
 		for k, hz := range samplingRates {
-			for _, who := range rotation(i+k, 2) {
-				if who == 0 {
-					tacetd[k] = append(tacetd[k], measureDaemonSampling(b, d.pid(), sc, hz, windows[hz], idle))
+			if tacetd[k] == nil {
+				tacetd[k] = map[string][]sampleCost{}
+			}
+			subjects := []string{"ref", "unix"}
+			if hz == 10 || hz == 100 {
+				subjects = append(subjects, "tcp")
+			}
+			for _, j := range rotation(i+k, len(subjects)) {
+				tr := subjects[j]
+				if tr != "ref" {
+					c := measureDaemonSampling(b, d.pid(), conns[tr], hz, windows[hz], idle)
+					tacetd[k][tr] = append(tacetd[k][tr], c)
 					continue
 				}
 				c := runRefSampler(b, ref, hz, uint64(windows[hz].Seconds()*float64(hz)), pids)
@@ -106,12 +121,19 @@ func BenchmarkSamplingCost(b *testing.B) {
 	b.ReportMetric(idleCPU.median()/1e3, "tacetd-idle-cpu-us/s")
 	b.ReportMetric(idleWake.median(), "tacetd-idle-wakeups/s")
 	for k, hz := range samplingRates {
-		reportSamplingRate(b, hz, tacetd[k], refs[k])
+		for tr, cs := range tacetd[k] {
+			reportSamplingRate(b, tr, hz, cs, refs[k])
+		}
 	}
 }
 
-func reportSamplingRate(b *testing.B, hz int, tacetd, ref []sampleCost) {
+// reportSamplingRate reports the figures of one transport at one rate,
+// named NHz-... for the Unix socket and tcp-NHz-... for TCP.
+func reportSamplingRate(b *testing.B, tr string, hz int, tacetd, ref []sampleCost) {
 	p := strconv.Itoa(hz) + "Hz"
+	if tr != "unix" {
+		p = tr + "-" + p
+	}
 	var tUs, rUs, tWk, rWk, tVol, rVol, ratio, share, got samples
 	for i := range min(len(tacetd), len(ref)) {
 		t, r := tacetd[i], ref[i]

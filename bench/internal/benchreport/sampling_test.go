@@ -25,8 +25,8 @@ func TestSamplingVerdicts(t *testing.T) {
 	writeNoiseTargets(&b, res)
 	out := b.String()
 	for _, want := range []string{
-		"| 10 Hz |", "| yes |",
-		"| 100 Hz |", "**no** (CPU, wake-ups)",
+		"| 10 Hz, unix |", "| yes |",
+		"| 100 Hz, unix |", "**no** (CPU, wake-ups)",
 		"| unpinned | 1.001× (0.999 – 1.002) | | | upper end < 1.005 × idle | yes |",
 		"≤ 1.2 × share | inconclusive (noise) |",
 	} {
