@@ -93,7 +93,7 @@ func BenchmarkNoise(b *testing.B) {
 	rig := &noiseRig{b: b}
 	rig.up()
 
-	var cpuMs, p50, p99, daemonUs [4]samples
+	var cpuMs, loopCPU, p50, p99, daemonUs [4]samples
 	var streamMBs samples
 	for i := 0; b.Loop(); i++ {
 		for _, k := range rotation(i, len(noiseConds)) {
@@ -115,6 +115,7 @@ func BenchmarkNoise(b *testing.B) {
 				daemonUs[k] = append(daemonUs[k], float64(used)/1e3/time.Since(t0).Seconds())
 			}
 			cpuMs[k] = append(cpuMs[k], cpu[0]/1e6)
+			loopCPU[k] = append(loopCPU[k], cpu[2]/1e6)
 			p50[k], p99[k] = append(p50[k], timer[0]/1e3), append(p99[k], timer[1]/1e3)
 		}
 	}
@@ -141,6 +142,13 @@ func BenchmarkNoise(b *testing.B) {
 	b.ReportMetric(r.median(), "sampling/idle-cpu")
 	b.ReportMetric(r.min(), "sampling/idle-cpu-min")
 	b.ReportMetric(r.max(), "sampling/idle-cpu-max")
+	// The loop's own CPU time, which other load does not lengthen: what
+	// sampling costs it through caches and memory, without the time it
+	// waits for a CPU.
+	r = ratios(loopCPU[2], loopCPU[1])
+	b.ReportMetric(r.median(), "sampling/idle-loopcpu")
+	b.ReportMetric(r.min(), "sampling/idle-loopcpu-min")
+	b.ReportMetric(r.max(), "sampling/idle-loopcpu-max")
 }
 
 // buildNoise compiles noiseSource once per benchmark.

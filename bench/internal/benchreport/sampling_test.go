@@ -27,7 +27,7 @@ func TestSamplingVerdicts(t *testing.T) {
 	for _, want := range []string{
 		"| 10 Hz, unix |", "| yes |",
 		"| 100 Hz, unix |", "**no** (CPU, wake-ups)",
-		"| unpinned | 1.001× (0.999 – 1.002) | | | upper end < 1.005 × idle | yes |",
+		"| unpinned, wall time | 1.001× (0.999 – 1.002) | | | upper end < 1.005 × idle | yes |",
 		"≤ 1.2 × share | inconclusive (noise) |",
 	} {
 		if !strings.Contains(out, want) {
