@@ -18,8 +18,9 @@ import (
 
 // sampleConn is a controller that subscribes to samples and counts the
 // sample events it reads, without decoding them. It speaks the protocol
-// through netstack directly, because the client package does not hand
-// sample events to its caller.
+// through netstack directly rather than through client.SubscribeSamples,
+// which decodes every sample: the controller shares the machine with the
+// daemon it measures, and the less it does the less it disturbs it.
 type sampleConn struct {
 	conn    *netstack.Conn
 	samples atomic.Uint64
