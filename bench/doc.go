@@ -5,10 +5,13 @@
 // against a local fork and exec, output throughput against a raw socket,
 // the run time of a child whose output is captured against one writing
 // into a pipe, and the wake-ups of an idle daemon against a Go process
-// blocked in Accept. The peer benchmarks put the same figures beside
+// blocked in Accept. BenchmarkSamplingCost puts the CPU and wake-ups
+// of each sample beside a reference sampler in C (testdata/refsampler.c)
+// reading the same files. The peer benchmarks put the same figures beside
 // private instances of ssh, pdsh, clush and supervisord, and
-// BenchmarkNoise measures the slowdown of an experiment running beside
-// the daemon; the peers must be installed (make deps), or they fail.
+// BenchmarkNoise and BenchmarkNoisePinned measure the slowdown of an
+// experiment running beside the daemon, the latter on the daemon's CPU;
+// the peers must be installed (make deps), or they fail.
 //
 // It holds benchmarks only, no timed assertions: a target missed shows in
 // the report that run.sh writes to bench/out/report.md, not as a failure.

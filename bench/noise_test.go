@@ -19,7 +19,8 @@ import (
 // noiseSource is the experiment of BenchmarkNoise, built with gcc -O2.
 // "noise cpu N" runs N rounds of xorshift, a chain of dependent integer
 // operations that neither memory nor the compiler can shorten, and
-// prints the ns it took. "noise timer K" sleeps 1 ms K times and prints
+// prints the ns it took, a bit of the result (so that the loop is not
+// optimized away) and the ns it spent on a CPU. "noise timer K" sleeps 1 ms K times and prints
 // the median, 99th percentile and maximum of how late it woke, in ns.
 const noiseSource = `#include <stdint.h>
 #include <stdio.h>
@@ -33,6 +34,12 @@ static uint64_t now(void) {
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t cputime(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int cmp(const void *a, const void *b) {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
@@ -42,9 +49,11 @@ int main(int argc, char **argv) {
 	if (argc != 3) return 2;
 	uint64_t n = strtoull(argv[2], 0, 10);
 	if (strcmp(argv[1], "cpu") == 0) {
-		uint64_t x = 88172645463325252u, t0 = now();
+		uint64_t x = 88172645463325252u, t0 = now(), c0 = cputime();
 		for (uint64_t i = 0; i < n; i++) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; }
-		printf("%llu %llu\n", (unsigned long long)(now() - t0), (unsigned long long)(x & 1));
+		uint64_t c1 = cputime();
+		printf("%llu %llu %llu\n", (unsigned long long)(now() - t0), (unsigned long long)(x & 1),
+			(unsigned long long)(c1 - c0));
 		return 0;
 	}
 	uint64_t *late = malloc(n * sizeof *late);
@@ -84,7 +93,7 @@ func BenchmarkNoise(b *testing.B) {
 	rig := &noiseRig{b: b}
 	rig.up()
 
-	var cpuMs, p50, p99, daemonUs [4]samples
+	var cpuMs, loopCPU, p50, p99, daemonUs [4]samples
 	var streamMBs samples
 	for i := 0; b.Loop(); i++ {
 		for _, k := range rotation(i, len(noiseConds)) {
@@ -106,6 +115,7 @@ func BenchmarkNoise(b *testing.B) {
 				daemonUs[k] = append(daemonUs[k], float64(used)/1e3/time.Since(t0).Seconds())
 			}
 			cpuMs[k] = append(cpuMs[k], cpu[0]/1e6)
+			loopCPU[k] = append(loopCPU[k], cpu[2]/1e6)
 			p50[k], p99[k] = append(p50[k], timer[0]/1e3), append(p99[k], timer[1]/1e3)
 		}
 	}
@@ -127,6 +137,18 @@ func BenchmarkNoise(b *testing.B) {
 		}
 	}
 	b.ReportMetric(streamMBs.median(), "streaming-MB/s")
+	// What sampling adds to an idle daemon, the figure its target is for.
+	r := ratios(cpuMs[2], cpuMs[1])
+	b.ReportMetric(r.median(), "sampling/idle-cpu")
+	b.ReportMetric(r.min(), "sampling/idle-cpu-min")
+	b.ReportMetric(r.max(), "sampling/idle-cpu-max")
+	// The loop's own CPU time, which other load does not lengthen: what
+	// sampling costs it through caches and memory, without the time it
+	// waits for a CPU.
+	r = ratios(loopCPU[2], loopCPU[1])
+	b.ReportMetric(r.median(), "sampling/idle-loopcpu")
+	b.ReportMetric(r.min(), "sampling/idle-loopcpu-min")
+	b.ReportMetric(r.max(), "sampling/idle-loopcpu-max")
 }
 
 // buildNoise compiles noiseSource once per benchmark.
@@ -142,19 +164,19 @@ func buildNoise(b *testing.B) string {
 	return bin
 }
 
-// runNoise runs the experiment in one mode and returns the numbers it
-// printed.
-func runNoise(b *testing.B, prog, mode, n string) []float64 {
+// runNoise runs the experiment with args (a mode and a count, after a
+// taskset command line when pinned) and returns the numbers it printed.
+func runNoise(b *testing.B, prog string, args ...string) []float64 {
 	b.Helper()
-	out, err := exec.Command(prog, mode, n).Output()
+	out, err := exec.Command(prog, args...).Output()
 	if err != nil {
-		b.Fatalf("noise %s %s: %v", mode, n, err)
+		b.Fatalf("%s %v: %v", prog, args, err)
 	}
 	var v []float64
 	for _, f := range strings.Fields(string(out)) {
 		x, err := strconv.ParseFloat(f, 64)
 		if err != nil {
-			b.Fatalf("noise %s: output %q", mode, out)
+			b.Fatalf("%s %v: output %q", prog, args, out)
 		}
 		v = append(v, x)
 	}

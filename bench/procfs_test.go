@@ -22,6 +22,7 @@ const userHZ = 100
 // procSample is what one process has used so far, read from /proc.
 type procSample struct {
 	ctxsw   uint64 // voluntary and involuntary context switches, all threads
+	volsw   uint64 // voluntary ones: the thread slept and was woken
 	ticks   uint64 // utime + stime, in 1/userHZ s
 	runNs   uint64 // time on CPU from schedstat, all threads, in ns
 	rssKiB  uint64 // VmRSS
@@ -55,6 +56,7 @@ func readProc(root string, pid int) (procSample, error) {
 		}
 		s.threads++
 		s.ctxsw += ts["voluntary_ctxt_switches"] + ts["nonvoluntary_ctxt_switches"]
+		s.volsw += ts["voluntary_ctxt_switches"]
 		s.runNs += readSchedstat(filepath.Join(dir, "task", t.Name(), "schedstat"))
 	}
 	return s, nil
@@ -130,7 +132,7 @@ func TestReadProc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := procSample{ctxsw: 10 + 2 + 300 + 40, ticks: 17 + 5, runNs: 1000 + 250,
+	want := procSample{ctxsw: 10 + 2 + 300 + 40, volsw: 10 + 300, ticks: 17 + 5, runNs: 1000 + 250,
 		rssKiB: 9876, hwmKiB: 12345, threads: 2}
 	if s != want {
 		t.Errorf("readProc = %+v, want %+v", s, want)

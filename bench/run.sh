@@ -36,13 +36,13 @@ rm -rf "$TACET_BENCH_SAMPLES"
 if [ "$mode" = smoke ]; then
 	export TACET_BENCH_SMOKE=1
 	plan=("ControlLatency 1x" "OutputThroughput 1x" "SecureThroughput 1x" "CaptureCost 1x" "IdleWakeups 1x"
-		"PeerLatency 3x" "PeerFanout 1x" "Noise 2x")
+		"SamplingCost 1x" "PeerLatency 3x" "PeerFanout 1x" "Noise 2x" "NoisePinned 3x")
 	count=1
 else
 	# Full sizes even where -benchtime=1x would imply a smoke run.
 	export TACET_BENCH_SMOKE=0
 	plan=("ControlLatency 500x" "OutputThroughput 6x" "SecureThroughput 5x" "CaptureCost 7x" "IdleWakeups 1x"
-		"PeerLatency 40x" "PeerFanout 5x" "Noise 15x")
+		"SamplingCost 1x" "PeerLatency 40x" "PeerFanout 5x" "Noise 15x" "NoisePinned 15x")
 	count=${BENCH_COUNT:-1}
 fi
 

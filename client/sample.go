@@ -42,7 +42,7 @@ type Samples struct {
 }
 
 // SubscribeSamples asks the daemon for a sample of a's sources every
-// a.Period (rounded up by the daemon to a multiple of 10 ms; Period says
+// a.Period (rounded up by the daemon to a multiple of 1 ms; Period says
 // what it chose). Close it when done: the daemon's timer goes away with
 // its last subscription.
 func (c *Client) SubscribeSamples(ctx context.Context, a *codec.SampleArgs) (*Samples, error) {

@@ -176,6 +176,9 @@ func (fw *FrameWriter) WritePreface() error {
 // SetMAC makes every following frame carry a tag computed with m.
 func (fw *FrameWriter) SetMAC(m *FrameMAC) { fw.mac = m }
 
+// HasMAC reports whether frames carry a tag.
+func (fw *FrameWriter) HasMAC() bool { return fw.mac != nil }
+
 // Begin returns the writer's buffer holding room for the frame header.
 // The caller appends one payload to it and passes the result to End.
 func (fw *FrameWriter) Begin() []byte { return fw.buf[:headerLen] }

@@ -5,6 +5,7 @@ package core
 import (
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,23 +29,12 @@ func setClockShift(d time.Duration) {
 }
 
 func now() stamp {
-	var r, m unix.Timespec
-	unix.ClockGettime(unix.CLOCK_REALTIME, &r)
-	unix.ClockGettime(unix.CLOCK_MONOTONIC, &m)
-	return stamp{uint64(r.Nano() + clockShift.Load()), uint64(m.Nano())}
+	return stamp{uint64(int64(clock(unix.CLOCK_REALTIME)) + clockShift.Load()), clock(unix.CLOCK_MONOTONIC)}
 }
 
-func monoNow() uint64 {
-	var m unix.Timespec
-	unix.ClockGettime(unix.CLOCK_MONOTONIC, &m)
-	return uint64(m.Nano())
-}
+func monoNow() uint64 { return clock(unix.CLOCK_MONOTONIC) }
 
-func realNow() uint64 {
-	var r unix.Timespec
-	unix.ClockGettime(unix.CLOCK_REALTIME, &r)
-	return uint64(r.Nano() + clockShift.Load())
-}
+func realNow() uint64 { return uint64(int64(clock(unix.CLOCK_REALTIME)) + clockShift.Load()) }
 
 // sysReal converts an instant of the daemon's reported clock to the
 // system's CLOCK_REALTIME, for the kernel's timers; 0 stays 0 (no
@@ -63,4 +53,14 @@ func ourReal(ns int64) uint64 {
 		return 0
 	}
 	return uint64(ns + clockShift.Load())
+}
+
+// clock reads clock id with a raw system call: the sampler reads the
+// clocks on every sample, and an ordinary call would wake the runtime's
+// monitor thread (see sample.pread). x/sys/unix.ClockGettime is a system
+// call too, not the vDSO.
+func clock(id int) uint64 {
+	var ts unix.Timespec
+	unix.RawSyscall(unix.SYS_CLOCK_GETTIME, uintptr(id), uintptr(unsafe.Pointer(&ts)), 0)
+	return uint64(ts.Nano())
 }

@@ -66,6 +66,7 @@ func (e *Engine) onReaped(r reapResult) {
 	}
 	e.keepCollected(p)
 	p.setState(stateExited, r.at)
+	e.smp.procGen.Add(1)
 	p.notify(ex)
 	for _, w := range p.waiters {
 		w.s.respond(w.id, ex)

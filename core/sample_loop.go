@@ -3,11 +3,7 @@
 package core
 
 import (
-	"os"
-	"runtime"
-	"time"
-
-	"golang.org/x/sys/unix"
+	"encoding/binary"
 
 	"gitlab.com/tacet/tacet/codec"
 	"gitlab.com/tacet/tacet/core/sample"
@@ -45,22 +41,19 @@ type sampler struct {
 	due     []*sampleSub
 	targets []sample.Target
 	buf     []byte
+	procGen uint64 // e.smp.procGen when the list of every process was last refreshed
 	refresh func() // e.refreshAll, made once: a method value allocates
 }
 
-// sampleLoop is the sampler goroutine. It runs on a thread of its own so
-// that it can sleep in clock_nanosleep to an absolute MONO instant, which
-// wakes it once per tick and more precisely than a Go timer, whose
-// wake-ups go through the netpoller with millisecond resolution (design
-// notes 6.3). kick interrupts the sleep with a signal when the plan
+// sampleLoop is the sampler goroutine. It sleeps on the sampling timer
+// (sample_timer.go) until the earliest instant a subscription is due, so
+// that it wakes once per tick; kick fires the timer early when the plan
 // changes. It exits, closing done, when there is no subscription.
 func (e *Engine) sampleLoop(done chan struct{}) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	sm := &e.smp
-	sm.tid.Store(int32(unix.Gettid()))
+	defer close(done) // last, once the files are closed
 	w := &sampler{e: e, host: sample.NewHost(procRoot), procs: sample.NewProcs(procRoot),
-		self: sample.NewSelf(procRoot), refresh: e.refreshAll}
+		self: sample.NewSelf(procRoot), refresh: e.refreshAll, procGen: sm.procGen.Load() - 1}
 	defer func() {
 		w.host.Close()
 		w.procs.Close()
@@ -72,8 +65,6 @@ func (e *Engine) sampleLoop(done chan struct{}) {
 		sm.replan.Store(false)
 		if len(sm.subs) == 0 {
 			sm.running = false
-			sm.tid.Store(0)
-			close(done)
 			sm.mu.Unlock()
 			return
 		}
@@ -83,45 +74,24 @@ func (e *Engine) sampleLoop(done chan struct{}) {
 		}
 		sm.mu.Unlock()
 
-		if !sm.sleepUntil(next) {
+		// A kick between the plan and set would be undone by set: look
+		// again after it.
+		sm.timer.set(next)
+		if sm.replan.Load() {
 			continue
 		}
+		sm.timer.wait()
 		sm.mu.Lock()
 		w.tick()
 		sm.mu.Unlock()
 	}
 }
 
-// sleepUntil sleeps until the MONO instant t and reports whether it got
-// there, false when kick interrupted it.
-func (sm *sampling) sleepUntil(t uint64) bool {
-	ts := unix.NsecToTimespec(int64(t))
-	for {
-		err := unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil)
-		if err != unix.EINTR {
-			return true
-		}
-		// EINTR is also the Go runtime's preemption signal; only a kick
-		// ends the sleep early.
-		if sm.replan.Load() {
-			return false
-		}
-	}
-}
-
-// kick makes the sampler re-plan, and returns once it has started to.
-// The signal is sent again until the sampler clears replan, because it
-// may arrive just before the sampler enters clock_nanosleep and be lost.
-// SIGURG is the signal the Go runtime itself uses to preempt, so an extra
-// one is harmless.
+// kick makes the sampler re-plan: the timer fires at once, and the
+// sampler, seeing replan, looks at the subscriptions again.
 func (sm *sampling) kick() {
 	sm.replan.Store(true)
-	for i := 0; i < 2000 && sm.replan.Load(); i++ {
-		if tid := sm.tid.Load(); tid != 0 {
-			unix.Tgkill(os.Getpid(), int(tid), unix.SIGURG)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
+	sm.timer.set(0)
 }
 
 // tick reads the union of what the subscriptions due now asked for,
@@ -143,11 +113,15 @@ func (w *sampler) tick() {
 	}
 	if all {
 		w.addTargets(sm.all)
-		// The list is refreshed in the loop for the next tick; the send
+		// The list is refreshed in the loop for the next tick when a
+		// process has started or ended since the last refresh; the send
 		// does not block, so a busy loop only makes it one tick older.
-		select {
-		case w.e.in <- w.refresh:
-		default:
+		if gen := sm.procGen.Load(); gen != w.procGen {
+			select {
+			case w.e.in <- w.refresh:
+				w.procGen = gen
+			default:
+			}
 		}
 	}
 	if len(w.due) == 0 {
@@ -158,8 +132,9 @@ func (w *sampler) tick() {
 	for _, sb := range w.due {
 		w.read.Seq = sb.seq
 		sb.f.view(&w.read, miss, &w.view)
-		w.buf, _ = codec.AppendEvent(w.buf[:0], sb.id, &w.view)
-		w.buf = sb.deliver(w.buf)
+		w.buf, _ = codec.AppendEvent(append(w.buf[:0], 0, 0, 0, 0), sb.id, &w.view)
+		binary.BigEndian.PutUint32(w.buf, uint32(len(w.buf)-4))
+		w.buf = sb.send(w.buf)
 		sb.seq++
 		sb.due = (t/sb.period + 1) * sb.period
 	}
@@ -179,16 +154,45 @@ func (w *sampler) addTargets(ts []sample.Target) {
 	}
 }
 
-// deliver queues payload b as sb's pending sample, replacing one not yet
+// frameTryWriter is a FrameConn that can write a small frame at once from
+// a goroutine other than its writer, such as netstack.Conn.
+type frameTryWriter interface {
+	TryWriteFrames(frames []byte) (bool, error)
+}
+
+// send writes frame b of sb, its 4-byte length and payload, from the
+// sampler when the session's writer is idle and has nothing queued, else
+// queues it for the writer as deliver does. It returns a buffer for the
+// next sample. Writing here spares waking the writer goroutine, which
+// cost a second thread wake-up per sample and most of the daemon's CPU
+// while sampling. The writer must be idle, not merely without queued
+// control frames, so that a subscription's response, which the writer
+// may be writing, reaches the controller before its first sample.
+func (sb *sampleSub) send(b []byte) []byte {
+	s := sb.sess
+	tw, ok := s.conn.(frameTryWriter)
+	if !ok {
+		return sb.deliver(b)
+	}
+	s.mu.Lock()
+	idle := !sb.dead && sb.pending == nil && len(s.ctl) == 0 && !s.writing && !s.closed && !s.over
+	s.mu.Unlock()
+	if !idle {
+		return sb.deliver(b)
+	}
+	sent, err := tw.TryWriteFrames(b)
+	switch {
+	case err != nil:
+		s.conn.Close() // a frame may have been cut; the reader ends the session
+		return b[:0]
+	case sent:
+		return b[:0]
+	}
+	return sb.deliver(b)
+}
+
+// deliver queues frame b as sb's pending sample, replacing one not yet
 // sent, wakes the writer and returns a buffer for the next sample.
-//
-// TODO: waking the writer goroutine costs a second thread wake-up per
-// sample, besides the sampler's own, and with it most of the daemon's
-// CPU while sampling (about 1.7% of a core at 10 Hz here, where one read
-// of every source costs 60-76 µs). Writing the sample frame from the
-// sampler thread, under a write lock shared with the writer, would make
-// it one wake-up per sample; the lock must never be held across a write
-// that can block on a controller that does not read.
 func (sb *sampleSub) deliver(b []byte) []byte {
 	s := sb.sess
 	s.mu.Lock()

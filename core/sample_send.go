@@ -22,7 +22,7 @@ func (w *writer) sendSamples() (bool, error) {
 			continue
 		}
 
-		err := s.conn.WriteFrame(b)
+		err := s.conn.WriteFrames(b) // b is framed (sampleSub.send)
 		s.mu.Lock()
 		if sb.free == nil && !sb.dead {
 			sb.free = b[:0]

@@ -23,8 +23,8 @@ import (
 // sent when the next is ready is replaced by it.
 
 const (
-	samplePeriodUnit = 10_000_000 // ns: periods are rounded up to a multiple
-	maxSampleSubs    = 64         // per connection
+	samplePeriodUnit = 1_000_000 // ns: periods are rounded up to a multiple
+	maxSampleSubs    = 64        // per connection
 	procRoot         = "/proc"
 )
 
@@ -36,8 +36,9 @@ type sampling struct {
 	done    chan struct{} // closed when it exits
 	all     []sample.Target
 
-	replan atomic.Bool  // set by kick, cleared by the sampler when it re-plans
-	tid    atomic.Int32 // the sampler's thread, 0 when none
+	replan  atomic.Bool   // set by kick, cleared by the sampler when it re-plans
+	procGen atomic.Uint64 // bumped by the loop when a started process starts or ends
+	timer   *sampleTimer  // made by the loop with the first subscription, then kept
 
 	// Owned by the loop: the decoded arguments, and the readers and
 	// result of sample.once.
@@ -171,6 +172,13 @@ func (e *Engine) sampleOnce(a *codec.SampleArgs) (msgp.Marshaler, *codec.Error) 
 func (e *Engine) sampleSubscribe(s *session, reqID uint32, a *codec.SampleArgs) (msgp.Marshaler, *codec.Error) {
 	if a.Period == 0 {
 		return nil, badArgs("period", "period must be above 0")
+	}
+	if e.smp.timer == nil {
+		t, err := newSampleTimer()
+		if err != nil {
+			return nil, codec.NewError(codec.CodeInternal, err.Error())
+		}
+		e.smp.timer = t
 	}
 	sb := &sampleSub{sess: s}
 	if err := e.newFilter(a, &sb.f); err != nil {

@@ -124,9 +124,9 @@ func TestSampleSubscribe(t *testing.T) {
 func TestSampleCoalesced(t *testing.T) {
 	_, tc := newTestEngine(t, Config{})
 	fast := tc.sampleSub(&codec.SampleArgs{Sources: []string{"mem"}, Period: 10_000_000})
-	slow := tc.sampleSub(&codec.SampleArgs{Sources: []string{"load"}, Period: 25_000_000})
+	slow := tc.sampleSub(&codec.SampleArgs{Sources: []string{"load"}, Period: 29_200_000})
 	if slow.Period != 30_000_000 {
-		t.Errorf("25 ms rounded to %d", slow.Period)
+		t.Errorf("29.2 ms rounded to %d", slow.Period)
 	}
 	got := tc.samplesFor(400 * time.Millisecond)
 	stamps := map[uint64]bool{}
@@ -245,5 +245,76 @@ func TestSampleTickNoAlloc(t *testing.T) {
 	run()
 	if n := testing.AllocsPerRun(50, run); n != 0 {
 		t.Errorf("%v allocations per tick", n)
+	}
+}
+
+// tryConn is a connection whose TryWriteFrames always writes, counting
+// the frames; the sampler calls nothing else on it.
+type tryConn struct {
+	FrameConn
+	frames int
+}
+
+func (c *tryConn) TryWriteFrames(b []byte) (bool, error) {
+	c.frames++
+	return true, nil
+}
+
+// TestSampleDirectSendNoAlloc checks that a tick whose session writer is
+// idle writes the sample itself, queues nothing for the writer, and
+// allocates nothing.
+func TestSampleDirectSendNoAlloc(t *testing.T) {
+	e := &Engine{in: make(chan func(), 64)}
+	conn := &tryConn{}
+	s := newSession(e, conn, "test")
+	sb := &sampleSub{id: 1, sess: s, period: samplePeriodUnit}
+	sb.f.src = sample.Host
+	e.smp.subs = []*sampleSub{sb}
+	w := &sampler{e: e, host: sample.NewHost(procRoot), procs: sample.NewProcs(procRoot),
+		self: sample.NewSelf(procRoot), refresh: e.refreshAll}
+	t.Cleanup(func() { w.host.Close(); w.procs.Close(); w.self.Close() })
+	run := func() {
+		sb.due = 0
+		w.tick()
+	}
+	run()
+	if conn.frames != 1 || sb.pending != nil {
+		t.Fatalf("%d frames written, pending %v", conn.frames, sb.pending != nil)
+	}
+	if n := testing.AllocsPerRun(50, run); n != 0 {
+		t.Errorf("%v allocations per tick", n)
+	}
+
+	// A writer awake may be writing the subscription's response: the
+	// sample waits for it.
+	s.setWriting(true)
+	run()
+	if conn.frames != 52 || sb.pending == nil {
+		t.Errorf("with the writer busy: %d frames written, pending %v", conn.frames, sb.pending != nil)
+	}
+}
+
+// TestSampleTimer checks that an instant past fires the timer at once,
+// and that arming and waiting allocate nothing.
+func TestSampleTimer(t *testing.T) {
+	tm, err := newSampleTimer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tm.close()
+	t0 := time.Now()
+	tm.set(monoNow() + uint64(20*time.Millisecond))
+	if err := tm.wait(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d < 19*time.Millisecond {
+		t.Errorf("timer set 20 ms ahead fired after %v", d)
+	}
+	n := testing.AllocsPerRun(50, func() {
+		tm.set(1)
+		tm.wait()
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per set and wait", n)
 	}
 }

@@ -46,16 +46,17 @@ type session struct {
 	heard  atomic.Uint64 // MONOTONIC ns when the last frame was read; set by the reader
 	pinged uint64        // MONOTONIC ns of the last PING sent for a lease; owned by the loop
 
-	mu     sync.Mutex // guards the fields below
-	ctl    []byte     // queued control frames, each u32be length + payload
-	pings  []pingReq
-	subs   []*sub
-	ssubs  []*sampleSub // sample subscriptions (sample_sub.go)
-	gets   []*getXfer   // file.get transfers (file_get.go)
-	nextID uint32
-	pingID uint32 // the id of the last PING the daemon sent
-	closed bool
-	over   bool // the control backlog overflowed
+	mu      sync.Mutex // guards the fields below
+	ctl     []byte     // queued control frames, each u32be length + payload
+	pings   []pingReq
+	subs    []*sub
+	ssubs   []*sampleSub // sample subscriptions (sample_sub.go)
+	gets    []*getXfer   // file.get transfers (file_get.go)
+	nextID  uint32
+	pingID  uint32 // the id of the last PING the daemon sent
+	closed  bool
+	over    bool // the control backlog overflowed
+	writing bool // the writer is awake and may be writing (sampleSub.send)
 }
 
 type pingReq struct {

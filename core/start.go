@@ -122,6 +122,7 @@ func (e *Engine) register(p *proc, sp *spawn.Process, io *childIO, a *codec.Star
 	// The state event follows the start's response, so that a controller
 	// knows the handle before it hears of it.
 	p.state = state
+	e.smp.procGen.Add(1)
 	at := now()
 	if state == stateRunning {
 		at = stamp{p.times.ExecReal, p.times.ExecMono} // when the child passed to execve

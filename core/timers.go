@@ -116,6 +116,7 @@ func (e *Engine) released(p *proc, rel stamp, x codec.Times, err error) {
 		p.stopTimers()
 		ce := e.spawnFailed(p, err)
 		p.setState(stateFailed, now())
+		e.smp.procGen.Add(1)
 		p.notify(&p.fail)
 		for _, w := range p.waiters {
 			w.s.fail(w.id, ce)

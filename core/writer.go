@@ -30,12 +30,14 @@ func (s *session) writeLoop() {
 	w := &writer{s: s, chunk: make([]byte, maxChunk)}
 	w.out.K, w.gap.K, w.eos.K = codec.EventOut, codec.EventGap, codec.EventEOS
 	for {
+		s.setWriting(false)
 		select {
 		case <-s.wake:
 		case <-s.done:
 			w.flushControl()
 			return
 		}
+		s.setWriting(true)
 		for {
 			if err := w.flushControl(); err != nil {
 				s.conn.Close()
@@ -51,6 +53,12 @@ func (s *session) writeLoop() {
 			}
 		}
 	}
+}
+
+func (s *session) setWriting(on bool) {
+	s.mu.Lock()
+	s.writing = on
+	s.mu.Unlock()
 }
 
 // flushControl writes every queued control frame and pong.

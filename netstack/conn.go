@@ -31,6 +31,8 @@ type Conn struct {
 	welcome    codec.Welcome
 	maxPayload int
 
+	raw rawWriter // TryWriteFrames (trywrite.go)
+
 	closeOnce sync.Once
 	closeErr  error
 }

@@ -48,7 +48,7 @@ func formatOf(flag, path string) (string, error) {
 
 func cmdRecord(ctx context.Context, t *cli, args []string) int {
 	fs := newFlags("record")
-	interval := fs.Duration("interval", time.Second, "sample every `DUR` (the daemon rounds up to 10ms)")
+	interval := fs.Duration("interval", time.Second, "sample every `DUR` (the daemon rounds up to a multiple of 1ms)")
 	duration := fs.Duration("duration", 0, "stop after `DUR`; default: --count, else until interrupted")
 	count := fs.Int("count", 0, "stop after `N` samples of every host")
 	out := fs.String("o", "", "write to `FILE`; - for stdout")

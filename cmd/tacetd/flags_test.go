@@ -6,7 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // The config file sets what the command line leaves alone, and the
@@ -85,5 +89,48 @@ func TestPackagedConfig(t *testing.T) {
 		c.stateDir != "/var/lib/tacet" || c.onExit != "kill" || c.retention.Hours() != 24 {
 		t.Errorf("packaged config: listen %q key %q state %q on-exit %q retention %v",
 			c.listen, c.keyFile, c.stateDir, c.onExit, c.retention)
+	}
+}
+
+// TestPlaceEveryThread pins the test process to one CPU with place and
+// checks that every thread of it, not only the calling one, is pinned,
+// then restores the CPUs it had.
+func TestPlaceEveryThread(t *testing.T) {
+	var orig unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &orig); err != nil {
+		t.Fatal(err)
+	}
+	first, all := -1, []string{}
+	for c := 0; c < 1024; c++ {
+		if orig.IsSet(c) {
+			if first < 0 {
+				first = c
+			}
+			all = append(all, strconv.Itoa(c))
+		}
+	}
+	t.Cleanup(func() {
+		if err := place(strings.Join(all, ","), 0, false); err != nil {
+			t.Errorf("restore affinity: %v", err)
+		}
+	})
+	if err := place(strconv.Itoa(first), 0, false); err != nil {
+		t.Fatal(err)
+	}
+	tids, err := threads()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tids) < 2 {
+		t.Fatalf("%d threads: the test needs the runtime's others", len(tids))
+	}
+	for _, tid := range tids {
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(tid, &set); err != nil {
+			continue // ended meanwhile
+		}
+		if set.Count() != 1 || !set.IsSet(first) {
+			t.Errorf("thread %d: %d CPUs allowed, want only %d", tid, set.Count(), first)
+		}
 	}
 }

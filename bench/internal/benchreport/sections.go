@@ -76,6 +76,7 @@ var sections = []section{
 			"on one transport (KCP ones ping every 4 s). A floor of 0 counts as 1 wake-up per window in the ratio.",
 		table: writeIdle,
 	},
+	samplingSection,
 	peerSections[0], peerSections[1], peerSections[2],
 }
 

@@ -924,7 +924,7 @@ class AsyncClient:
     async def sample_subscribe(self, period: float, src: Sequence[str] = (),
                                h: Sequence[int] = (), pids: Sequence[int] = (),
                                dev: Sequence[Pathish] = ()) -> AsyncSamples:
-        """Samples every `period` seconds (rounded up to 10 ms by the daemon)."""
+        """Samples every `period` seconds (rounded up to 1 ms by the daemon)."""
         await self._require("sample.subscribe")
 
         def hook(res):
