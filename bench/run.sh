@@ -36,13 +36,15 @@ rm -rf "$TACET_BENCH_SAMPLES"
 if [ "$mode" = smoke ]; then
 	export TACET_BENCH_SMOKE=1
 	plan=("ControlLatency 1x" "OutputThroughput 1x" "SecureThroughput 1x" "CaptureCost 1x" "IdleWakeups 1x"
-		"SamplingCost 1x" "PeerLatency 3x" "PeerFanout 1x" "Noise 2x" "NoisePinned 3x")
+		"SamplingCost 1x" "PeerLatency 3x" "PeerFanout 1x" "Noise 2x" "NoisePinned 3x"
+		"e2e:SyncStart 1x" "e2e:Fanout 1x")
 	count=1
 else
 	# Full sizes even where -benchtime=1x would imply a smoke run.
 	export TACET_BENCH_SMOKE=0
 	plan=("ControlLatency 500x" "OutputThroughput 6x" "SecureThroughput 5x" "CaptureCost 7x" "IdleWakeups 1x"
-		"SamplingCost 1x" "PeerLatency 40x" "PeerFanout 5x" "Noise 15x" "NoisePinned 15x")
+		"SamplingCost 1x" "PeerLatency 40x" "PeerFanout 5x" "Noise 15x" "NoisePinned 15x"
+		"e2e:SyncStart 1x" "e2e:Fanout 3x")
 	count=${BENCH_COUNT:-1}
 fi
 
@@ -52,9 +54,15 @@ status=0
 		"$($GO env GOVERSION) $(nproc) cores, mode $mode"
 	for p in "${plan[@]}"; do
 		read -r name iters <<<"$p"
-		echo "# go test -run '^\$' -bench '^Benchmark$name\$' -benchtime=$iters -count=$count ./bench"
-		$GO test -run '^$' -bench "^Benchmark$name\$" -benchtime="$iters" -count="$count" \
-			-timeout 30m ./bench || status=1
+		# PKG:Name runs a benchmark of ./PKG (the e2e ones drive many
+		# daemons through the tacet command), Name one of ./bench.
+		pkg=bench
+		if [[ $name == *:* ]]; then pkg=${name%%:*} name=${name#*:}; fi
+		echo "# go test -run '^\$' -bench '^Benchmark$name\$' -benchtime=$iters -count=$count ./$pkg"
+		scale=
+		[ "$mode" = full ] && [ "$pkg" != bench ] && scale=full # 100 daemons, not 20
+		TACET_SCALE=$scale $GO test -run '^$' -bench "^Benchmark$name\$" -benchtime="$iters" \
+			-count="$count" -timeout 30m "./$pkg" || status=1
 	done
 	# Go on after a failure, to show every benchmark, but fail at the end.
 	exit $status

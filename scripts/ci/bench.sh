@@ -3,9 +3,10 @@
 # the given flags, then the bench/ runner if there is one, and writes all
 # output to bench/out/MODE.txt (MODE is smoke or full).
 #
-# The package bench (what tacetd costs an experiment, beside baselines) is
-# not run with the others: bench/run.sh runs it with a plan of its own and
-# writes bench/out/report.md.
+# The package bench (what tacetd costs an experiment, beside baselines) and
+# the e2e benchmarks (fan-out and synchronized start over many daemons)
+# are not run with the others: bench/run.sh runs them with a plan of its
+# own and writes bench/out/report.md.
 set -euo pipefail
 
 mode=$1 pkgs=$2
@@ -25,7 +26,7 @@ run() {
 	# shellcheck disable=SC2086
 	local list
 	# shellcheck disable=SC2086
-	list=$($GO list -e $pkgs 2>/dev/null | grep -v '/bench$' | grep -v '/bench/' || true)
+	list=$($GO list -e $pkgs 2>/dev/null | grep -v '/bench$' | grep -v '/bench/' | grep -v '/e2e$' || true)
 	if [ -z "$list" ]; then
 		echo "bench: skipped: no Go packages match $pkgs yet"
 	else

@@ -78,6 +78,33 @@ var sections = []section{
 	},
 	samplingSection,
 	peerSections[0], peerSections[1], peerSections[2],
+	{
+		bench: "BenchmarkSyncStart",
+		about: "`tacet run --sync` of a static C program on 8 loopback daemons; each program reads " +
+			"CLOCK_REALTIME as its first act, and the spread of those readings is the figure. " +
+			"Baseline: 8 children stopped after execve by one local process and released together, " +
+			"with no network and no daemon. 50 trials (10 in a smoke run); p50 and p99 over the trials.",
+		rows: []row{
+			{label: "spread p50", value: "p50-µs", base: "base-p50-µs", unit: "µs", ratio: "p50/base",
+				target: "≤ 1.5 × local", check: "p50/base", met: atMost(1.5)},
+			{label: "spread p50, absolute", value: "p50-µs", unit: "µs",
+				target: "≤ 200 µs", check: "p50-µs", met: atMost(200)},
+			{label: "spread p99", value: "p99-µs", base: "base-p99-µs", unit: "µs", ratio: "p99/base",
+				target: "(informative)"},
+			{label: "daemons' own release instants, p50", value: "reported-p50-µs", unit: "µs",
+				target: "(informative)"},
+		},
+	},
+	{
+		bench: "BenchmarkFanout",
+		about: "`tacet -w 127.0.0.1:[P-P+N-1] run -- true` against N loopback daemons (N = 100, " +
+			"20 in a smoke run), beside N runs of `tacet` against one daemon each, one after the " +
+			"other, in the same iteration. Ratio: sequential time over fan-out time.",
+		rows: []row{
+			{label: "fan-out to N hosts", value: "fanout-ms/op", base: "sequential-ms/op", unit: "ms",
+				ratio: "speedup", target: "< 100 ms for 100", check: "fanout-ms/op", met: atMost(100)},
+		},
+	},
 }
 
 func latencyRow(tr string) row {
