@@ -37,7 +37,7 @@ type idleSubject struct {
 // context switches of all its threads in /proc, with no controller, and
 // with 1 and 10 idle controllers on each transport. Every daemon runs at
 // once, beside the floor (bench/internal/acceptor, a Go process blocked
-// in Accept), and all are measured over the same window: 20 s, 5 s in a
+// in Accept), and all are measured over the same window: 60 s, 5 s in a
 // smoke run, or $TACET_BENCH_IDLE_WINDOW. An iteration is one window.
 // A private sshd and supervisord are measured over it too
 // (peerIdleSubjects).
@@ -45,7 +45,7 @@ func BenchmarkIdleWakeups(b *testing.B) {
 	// The settling time covers one KCP keepalive tick of the daemon
 	// (5 s), the first moment a new session can be found idle; before
 	// it, a session is in its active profile by design.
-	window, settle := 20*time.Second, 6*time.Second
+	window, settle := 60*time.Second, 6*time.Second
 	if smoke() {
 		window = 5 * time.Second
 	}

@@ -12,7 +12,7 @@
 # (a -race build is ignored and a plain one built), TACET_BIN the
 # command line for the fan-out benchmark; BENCH_COUNT sets
 # go test -count for a full run (default 1); TACET_BENCH_IDLE_WINDOW
-# sets the idle window (default 20s, 5s with --smoke).
+# sets the idle window (default 60s, 5s with --smoke).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
