@@ -74,7 +74,7 @@ func (e *Engine) prepare(p *proc, a *codec.StartArgs) (*spawn.Spec, *childIO, *c
 			return fail("fds", err)
 		}
 	}
-	if cerr := setLimits(sp, a); cerr != nil {
+	if cerr := setLimits(sp, a, e.cfg.ChildCPUs, e.cfg.ResetSched); cerr != nil {
 		io.closeAll()
 		return nil, nil, cerr
 	}

@@ -44,6 +44,14 @@ type Config struct {
 	// in every instant it is given, as a machine with a wrong clock would.
 	// It is process-wide and stays set once an engine has set it.
 	ClockShift time.Duration
+	// ChildCPUs is the affinity of a process whose start names no CPUs,
+	// and ResetSched gives it nice 0, SCHED_OTHER and no I/O priority
+	// class unless its start sets a nice value. A daemon that placed
+	// itself (tacetd --cpus, --nice, --idle) sets both, so that what it
+	// starts does not inherit that placement; nil and false inherit the
+	// daemon's own.
+	ChildCPUs  []int
+	ResetSched bool
 }
 
 // Engine owns the processes of the machine. Create it with New, run its

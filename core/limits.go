@@ -21,8 +21,9 @@ var rlimitNames = map[string]int{
 	"stack": unix.RLIMIT_STACK,
 }
 
-// setLimits copies rlimits, affinity and nice into sp.
-func setLimits(sp *spawn.Spec, a *codec.StartArgs) *codec.Error {
+// setLimits sets the resource limits, affinity and nice value a start
+// asks for; childCPUs and resetSched are the defaults of Config.
+func setLimits(sp *spawn.Spec, a *codec.StartArgs, childCPUs []int, resetSched bool) *codec.Error {
 	for _, r := range a.Rlimits {
 		res, ok := rlimitNames[r.Name]
 		if !ok {
@@ -36,6 +37,10 @@ func setLimits(sp *spawn.Spec, a *codec.StartArgs) *codec.Error {
 	for _, c := range a.CPUs {
 		sp.CPUs = append(sp.CPUs, int(c))
 	}
+	if len(a.CPUs) == 0 {
+		sp.CPUs = childCPUs
+	}
+	sp.ResetSched = resetSched
 	if a.HasNice {
 		if a.Nice < -20 || a.Nice > 19 {
 			return badArgs("nice", "nice must be within -20..19")

@@ -18,7 +18,8 @@ import (
 // and the Go runtime has started several threads before main runs, so
 // every thread is placed; threads created later inherit it from the one
 // that creates them. Children do not: each start sets its own affinity
-// and nice, or gets the defaults.
+// and nice, or gets the defaults, the daemon's affinity before place and
+// nice 0 in SCHED_OTHER (core.Config.ChildCPUs and ResetSched).
 func place(cpus string, nice int, idle bool) error {
 	if cpus == "" && nice == 0 && !idle {
 		return nil
@@ -58,6 +59,25 @@ func place(cpus string, nice int, idle bool) error {
 		}
 	}
 	return fmt.Errorf("place threads: new threads keep appearing")
+}
+
+// inheritedCPUs returns the CPUs the daemon may run on now, before place
+// narrows them, when placed is true; nil otherwise.
+func inheritedCPUs(placed bool) ([]int, error) {
+	if !placed {
+		return nil, nil
+	}
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, fmt.Errorf("read the daemon's CPU affinity: %w", err)
+	}
+	var cpus []int
+	for c := 0; c < len(set)*64 && len(cpus) < set.Count(); c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus, nil
 }
 
 // threads lists the thread ids of this process.

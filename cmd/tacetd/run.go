@@ -21,6 +21,12 @@ import (
 func run(ctx context.Context, cfg *config) error {
 	log := newLogger(cfg.logLevel)
 	notify := newNotifier()
+	// The affinity the daemon had before placing itself is the one its
+	// children get, not the daemon's own.
+	childCPUs, err := inheritedCPUs(cfg.cpus != "")
+	if err != nil {
+		return err
+	}
 	if err := place(cfg.cpus, cfg.nice, cfg.idle); err != nil {
 		return err
 	}
@@ -44,7 +50,7 @@ func run(ctx context.Context, cfg *config) error {
 	eng, err := core.New(core.Config{KeeperExe: exe,
 		StateDir: cfg.stateDir, MemBudget: cfg.memBudget, DiskBudget: cfg.diskBudget,
 		Version: version, Revision: revision(), KillOnExit: cfg.onExit == "kill", Retention: cfg.retention,
-		ClockShift: shift,
+		ClockShift: shift, ChildCPUs: childCPUs, ResetSched: cfg.nice != 0 || cfg.idle,
 	})
 	if err != nil {
 		return err

@@ -168,6 +168,7 @@ func flags(s *Spec) C.int {
 		{s.Nice != nil, C.SPAWN_NICE},
 		{forkAlways, C.SPAWN_FORK},
 		{s.Staged, C.SPAWN_TRACE},
+		{s.ResetSched, C.SPAWN_RESET_SCHED},
 	} {
 		if b.on {
 			f |= b.flag

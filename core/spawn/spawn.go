@@ -81,6 +81,10 @@ type Spec struct {
 	Rlimits []Rlimit
 	CPUs    []int // the CPUs to run on; empty inherits the affinity
 	Nice    *int  // nil inherits the nice value
+	// ResetSched starts the child at nice 0 (unless Nice is set), in
+	// SCHED_OTHER and with no I/O priority class, whatever the caller
+	// runs at; each is best effort (lowering a nice value may be denied).
+	ResetSched bool
 
 	// CgroupFD is an O_DIRECTORY fd of a cgroup v2 directory for the
 	// child, or -1. The child is created in it (CLONE_INTO_CGROUP), so

@@ -70,6 +70,7 @@ enum {
 	SPAWN_NICE = 1 << 4,
 	SPAWN_FORK = 1 << 5, // fork instead of vfork; for tests
 	SPAWN_TRACE = 1 << 6, // staged: PTRACE_TRACEME before execve
+	SPAWN_RESET_SCHED = 1 << 7, // nice 0, SCHED_OTHER, no I/O class
 };
 
 struct spawn_rlimit {

@@ -222,8 +222,24 @@ static void limits(struct child *c) {
 	}
 }
 
+// reset_sched undoes what the daemon's own placement would hand down: a
+// nice value, SCHED_IDLE, the idle I/O class. Each is best effort: an
+// unprivileged daemon may not lower its children's nice value, and then
+// they keep the daemon's.
+static void reset_sched(const struct spawn_attr *a) {
+	if (!(a->flags & SPAWN_NICE))
+		syscall(SYS_setpriority, PRIO_PROCESS, 0, 0);
+	if (syscall(SYS_sched_getscheduler, 0) != SCHED_OTHER) {
+		struct sched_param p = {.sched_priority = 0};
+		syscall(SYS_sched_setscheduler, 0, SCHED_OTHER, &p);
+	}
+	syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, 0 /* IOPRIO_CLASS_NONE */);
+}
+
 static void sched(struct child *c) {
 	const struct spawn_attr *a = c->a;
+	if (a->flags & SPAWN_RESET_SCHED)
+		reset_sched(a);
 	if (a->cpus && syscall(SYS_sched_setaffinity, 0, a->cpus_size, a->cpus) < 0)
 		fail(c, SPAWN_STEP_AFFINITY, errno);
 	if ((a->flags & SPAWN_NICE) && syscall(SYS_setpriority, PRIO_PROCESS, 0, a->nice) < 0)
