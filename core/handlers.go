@@ -331,9 +331,10 @@ func (e *Engine) forget(p *proc) {
 	}
 	if p.cg != nil {
 		p.cg.kill()
-		p.cg.remove()
+		e.removeCgroup(p)
 	}
 	e.noteFreed()
+	e.journalRelease(p)
 }
 
 // subscribe answers out.subscribe itself, before the subscription starts.

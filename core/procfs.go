@@ -33,3 +33,24 @@ func ppidOf(pid int) int {
 	}
 	return atoiOr(string(f[1]), 0)
 }
+
+// pidStartTime returns field 22 of /proc/PID/stat, the instant the
+// process started in clock ticks after boot. A pid reused by a later
+// process has a later start time.
+func pidStartTime(pid int) (uint64, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	// After the command name: field 3 (state) is f[0], field 22 is f[19].
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(f[19]), 10, 64)
+	return n, err == nil
+}

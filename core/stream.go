@@ -310,3 +310,26 @@ func (st *Stream) free() {
 	st.spooled, st.lost = nil, nil
 	st.lost.add(span{0, st.length, "released"}, true)
 }
+
+// inherit sets up a new stream as one of a previous daemon instance that
+// is length bytes long, whose first held bytes are in its spool file; the
+// rest are lost for why.
+func (st *Stream) inherit(length, held uint64, why string) {
+	held = min(held, length)
+	if held > 0 {
+		f, err := os.OpenFile(st.spoolPath, os.O_RDWR, 0)
+		if err != nil {
+			held = 0
+		} else {
+			// Taken whatever the budget says: the bytes are on disk already.
+			st.spool = f
+			st.spooled.add(span{0, held, ""}, false)
+			st.spoolSz = int64(held)
+			st.disk.used.Add(st.spoolSz)
+		}
+	}
+	if held < length {
+		st.lost.add(span{held, length, why}, true)
+	}
+	st.length = length
+}
