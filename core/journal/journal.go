@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 const (
@@ -116,14 +117,26 @@ func (w *Writer) syncLoop() {
 	for {
 		select {
 		case <-w.kick:
-			if f := w.f.Load(); f != nil && f.Sync() == nil {
-				w.syncs.Add(1)
-			}
 		case <-w.quit:
 			return
 		}
+		// Requests that come meanwhile are served by the next fsync: a
+		// burst of starts and exits costs one per SyncDelay, not one each.
+		select {
+		case <-time.After(SyncDelay):
+		case <-w.quit:
+			return
+		}
+		if f := w.f.Load(); f != nil && f.Sync() == nil {
+			w.syncs.Add(1)
+		}
 	}
 }
+
+// SyncDelay is how long a Sync request may wait for others to share its
+// fsync: the longest a record stays on a machine that crashes before it
+// reaches the disk.
+const SyncDelay = 10 * time.Millisecond
 
 // Records returns the number of records in the file.
 func (w *Writer) Records() int { return w.n }
