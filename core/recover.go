@@ -105,7 +105,12 @@ func (e *Engine) inherit(jp *journal.Proc, taken map[uint64]keeper.Taken, sameBo
 	if p.tag != "" {
 		e.byTag[p.tag] = p
 	}
-	live := !jp.Ended() && sameBoot && e.adopt(p, r.Cgroup)
+	if r.Cgroup != "" {
+		if _, err := os.Stat(r.Cgroup); err == nil {
+			p.cg = &cgroup{dir: r.Cgroup, fd: -1}
+		}
+	}
+	live := !jp.Ended() && sameBoot && e.adopt(p)
 	for i, path := range r.Spools {
 		if path != "" && i < len(p.streams) {
 			p.streams[i] = e.inheritStream(p, uint8(i+1), path, r.MemOnly, taken)
@@ -123,14 +128,19 @@ func (e *Engine) inherit(jp *journal.Proc, taken map[uint64]keeper.Taken, sameBo
 		// and the end instant is when this daemon found it gone.
 		e.ended(p, now(), func(ex *codec.Exit) { ex.Unknown = true })
 	default:
+		// Its cgroup stays while descendants remain, for release to end
+		// them, like that of a process of this instance.
+		if p.cg != nil && e.removeCgroup(p) == nil {
+			p.cg = nil
+		}
 		e.retain(p)
 	}
 }
 
 // adopt opens a pidfd on p if it is still the process the journal
-// recorded, and finds its cgroup. The start time is checked after the
-// pidfd is open, so that the pidfd cannot name a later process.
-func (e *Engine) adopt(p *proc, cgDir string) bool {
+// recorded. The start time is checked after the pidfd is open, so that
+// the pidfd cannot name a later process.
+func (e *Engine) adopt(p *proc) bool {
 	fd, err := unix.PidfdOpen(p.pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
 		return false
@@ -142,11 +152,6 @@ func (e *Engine) adopt(p *proc, cgDir string) bool {
 	// Non-blocking, so the runtime's poller waits for it (watchInherited).
 	p.pidFile = os.NewFile(uintptr(fd), "pidfd")
 	p.pidfd = fd
-	if cgDir != "" {
-		if _, err := os.Stat(cgDir); err == nil {
-			p.cg = &cgroup{dir: cgDir, fd: -1}
-		}
-	}
 	return true
 }
 
