@@ -3,6 +3,7 @@
 package core
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"os"
@@ -43,6 +44,11 @@ func (e *Engine) recover() error {
 		return err
 	}
 	old := journal.Replay(recs)
+	if bytes.Equal(old.Instance, e.cfg.Instance) {
+		// Controllers could not tell the restart, and handles of the
+		// two instances would collide.
+		return errors.New("the instance id is the previous instance's")
+	}
 	taken := e.takeBack()
 	sameBoot := old.Boot == readTrim("/proc/sys/kernel/random/boot_id")
 	for _, jp := range old.Procs {

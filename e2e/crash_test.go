@@ -146,6 +146,9 @@ func TestDaemonSIGKILLRestart(t *testing.T) {
 		}
 		sd := c.collect(subs[i], 0, false, 30*time.Second)
 		checkLines(t, i, sd, i%2 == 0)
+		if !ex.Open && ex.Lengths[0] != sd.eos.Length {
+			t.Errorf("process %d: exit says %d bytes, the stream ended at %d", i, ex.Lengths[0], sd.eos.Length)
+		}
 	}
 }
 
