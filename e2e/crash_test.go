@@ -33,7 +33,7 @@ const (
 	crashFinished = 20
 	crashRunning  = 20
 	crashPeriod   = "0.04" // seconds between two lines of a running process
-	crashOwnEnd   = 150    // lines after which half the running processes end
+	crashOwnEnd   = 200    // lines after which half the running processes end
 	crashMaxLines = 2000   // bounds the others, which the test kills
 	crashDowntime = 500 * time.Millisecond
 )
@@ -64,8 +64,8 @@ func runningScript(grandchild bool) string {
 }
 
 // TestDaemonSIGKILLRestart kills tacetd with SIGKILL while 20 processes
-// run and 20 have finished, starts it again on the same state directory,
-// and checks what the new instance reports: every process, the finished
+// run and 20 have finished, starts it again on the same state directory
+// (twice), and checks what the new instance reports: every process, the finished
 // ones with their exit records and output intact, the running ones as
 // running, with every line they wrote before, during and after the crash
 // exactly once (or a gap covering exactly the missing ones), killable as
@@ -93,7 +93,8 @@ func TestDaemonSIGKILLRestart(t *testing.T) {
 
 	d.restart(crashDowntime)
 	c = dial(t, d, d.tcp)
-	if bytes.Equal(c.conn.Welcome().Instance, inst) {
+	inst2 := c.conn.Welcome().Instance
+	if bytes.Equal(inst2, inst) {
 		t.Fatalf("the restarted daemon kept instance %x", inst)
 	}
 
@@ -117,6 +118,20 @@ func TestDaemonSIGKILLRestart(t *testing.T) {
 		if pi.Lengths[0] < before[i] {
 			t.Errorf("process %d: %d bytes after the restart, %d before", i, pi.Lengths[0], before[i])
 		}
+	}
+
+	// Once more: the new instance's keeper took the pipes over from the
+	// old one, and hands them to a third instance.
+	waitLines(t, c, running, 3)
+	c.close()
+	d.restart(crashDowntime)
+	c = dial(t, d, d.tcp)
+	if inst3 := c.conn.Welcome().Instance; bytes.Equal(inst3, inst) || bytes.Equal(inst3, inst2) {
+		t.Fatalf("the daemon restarted twice has instance %x, before %x and %x", inst3, inst, inst2)
+	}
+	c.mustCall(codec.MethodList, nil, &list)
+	if len(list.Procs) != crashFinished+crashRunning {
+		t.Errorf("proc.list has %d processes after the second restart, want %d", len(list.Procs), crashFinished+crashRunning)
 	}
 
 	// Subscribed, so that this connection hears the exits.
