@@ -14,9 +14,10 @@
 // daemon wrote there, so a child never blocks on a full pipe and none of
 // its later output is lost. It exits once every pipe has ended.
 //
-// The daemon writes each byte to the spool at its own stream offset as it
-// reads it, so the keeper's bytes follow the daemon's without a hole or
-// an overlap. The one exception is a stream whose spool stopped at the
+// The daemon moves each byte from the pipe into the spool, at its own
+// stream offset, before it counts it as read, so the keeper's bytes
+// follow the daemon's without a hole or an overlap, however the daemon
+// died. The one exception is a stream whose spool stopped at the
 // disk budget: the keeper cannot know how many bytes the daemon dropped,
 // so it records the offset it resumed from in a file beside the spool.
 //
