@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -55,61 +54,113 @@ func (ln *listener) close() {
 // drainer copies one pipe into its spool until the pipe ends or a new
 // daemon takes it back.
 type drainer struct {
-	id    uint64
-	h     held
-	off   int64 // the spool's length; valid once done is closed
+	id      uint64
+	h       held
+	changed chan<- struct{} // told when run returns
+	sent    bool            // handed over: the pipe is closed here
+
+	// Written by run; read only once done is closed.
+	off   int64 // the spool's length
 	ended bool  // the pipe reached its end
 	done  chan struct{}
+}
+
+// start runs the drainer, anew after a hand-over that failed.
+func (d *drainer) start() {
+	d.done = make(chan struct{})
+	d.h.pipe.SetReadDeadline(time.Time{})
+	go d.run()
+}
+
+// finished reports whether run has returned: the pipe ended or it was
+// stopped.
+func (d *drainer) finished() bool {
+	select {
+	case <-d.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // takeOver drains every held pipe into its spool, until each has ended or
 // a daemon connects to ln and takes them back.
 func takeOver(streams map[uint64]held, ln listener) {
 	defer ln.close()
+	changed := make(chan struct{}, 1)
 	ds := make([]*drainer, 0, len(streams))
-	var wg sync.WaitGroup
 	for id, h := range streams {
-		d := &drainer{id: id, h: h, done: make(chan struct{})}
+		d := &drainer{id: id, h: h, changed: changed}
 		ds = append(ds, d)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d.run()
-		}()
+		d.start()
 	}
-	allDone := make(chan struct{})
-	go func() { wg.Wait(); close(allDone) }()
-	if ln.f == nil {
-		<-allDone
-		return
+	conns := make(chan int)
+	if ln.f != nil {
+		go accept(ln.f, conns)
 	}
-
-	// Accepting blocks a thread, but only while a takeover lasts.
-	conns := make(chan int, 1)
-	go func() {
-		for {
-			c, _, err := unix.Accept4(int(ln.f.Fd()), unix.SOCK_CLOEXEC)
-			if err == unix.EINTR || err == unix.ECONNABORTED {
-				continue
-			}
-			if err == nil {
-				conns <- c
-			}
+	for {
+		if allEnded(ds) {
 			return
 		}
-	}()
-	select {
-	case <-allDone:
-	case c := <-conns:
-		handOver(c, ds)
-		unix.Close(c)
+		select {
+		case <-changed:
+		case c := <-conns:
+			ok := handOver(c, ds)
+			unix.Close(c)
+			if ok {
+				return
+			}
+			// The daemon went away in the middle: drain again what it
+			// did not get, until another one comes.
+			for _, d := range ds {
+				if !d.sent && d.finished() && !d.ended {
+					d.start()
+				}
+			}
+		}
 	}
 }
 
-// run appends the rest of the pipe to the spool, after what the daemon
-// wrote, and notes where it resumed.
+// allEnded reports whether every pipe has ended or been handed over.
+func allEnded(ds []*drainer) bool {
+	for _, d := range ds {
+		if !d.sent && !(d.finished() && d.ended) {
+			return false
+		}
+	}
+	return true
+}
+
+// accept hands the connections of new daemons to conns, until the
+// listener is closed. It blocks a thread, but only during a takeover.
+func accept(ln *os.File, conns chan<- int) {
+	rc, err := ln.SyscallConn()
+	if err != nil {
+		return
+	}
+	for {
+		c, aerr := -1, error(nil)
+		rc.Control(func(fd uintptr) { c, _, aerr = unix.Accept4(int(fd), unix.SOCK_CLOEXEC) })
+		switch {
+		case aerr == unix.EINTR || aerr == unix.ECONNABORTED:
+		case aerr != nil:
+			return
+		default:
+			conns <- c
+		}
+	}
+}
+
+// run appends the rest of the pipe to the spool, after what is there,
+// and notes where it resumed.
 func (d *drainer) run() {
-	defer close(d.done)
+	defer func() {
+		close(d.done)
+		select {
+		case d.changed <- struct{}{}:
+		default:
+		}
+	}()
 	f, err := os.OpenFile(d.h.spool, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return
@@ -143,35 +194,31 @@ func (d *drainer) run() {
 	}
 }
 
-// stop makes run return at once, between two reads, unless the pipe
-// cannot be interrupted (it is blocking); then the pipe is left to run.
+// stop makes run return at once, between two reads, and reports whether
+// it did: a blocking pipe cannot be interrupted, and is left to run.
 func (d *drainer) stop() bool {
 	if d.h.pipe.SetReadDeadline(time.Unix(1, 0)) != nil {
-		select {
-		case <-d.done:
-			return true
-		default:
-			return false
-		}
+		return d.finished()
 	}
 	<-d.done
 	return true
 }
 
 // handOver serves a daemon's take on connection c: every pipe that can be
-// stopped, with its offset, or the offset where it ended.
-func handOver(c int, ds []*drainer) {
+// stopped, with its offset, or the offset where it ended. It reports
+// whether the daemon got them all.
+func handOver(c int, ds []*drainer) bool {
 	tv := unix.NsecToTimeval(int64(5 * time.Second))
 	unix.SetsockoptTimeval(c, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	unix.SetsockoptTimeval(c, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
 	buf := make([]byte, maxMsg)
 	n, _, err := unix.Recvfrom(c, buf, 0)
 	if err != nil || n < 1 || buf[0] != opTake {
-		return
+		return false
 	}
 	var msg [hdrLen + 9]byte
 	for _, d := range ds {
-		if !d.stop() {
+		if d.sent || !d.stop() {
 			continue
 		}
 		msg[0] = opHeld
@@ -185,14 +232,13 @@ func handOver(c int, ds []*drainer) {
 			continue
 		}
 		if unix.Sendmsg(c, msg[:], oob, nil, 0) != nil {
-			// TODO: the daemon went away in the middle of the hand-over;
-			// the pipes not yet sent should go on being drained.
-			return
+			return false
 		}
+		d.sent = true
 		d.h.pipe.Close()
 	}
 	msg[0] = opDone
-	unix.Sendmsg(c, msg[:hdrLen], nil, nil, 0)
+	return unix.Sendmsg(c, msg[:hdrLen], nil, nil, 0) == nil
 }
 
 // rightsOf returns the SCM_RIGHTS message that passes f. It reads the fd

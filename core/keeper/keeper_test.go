@@ -246,3 +246,42 @@ func TestTakeBack(t *testing.T) {
 		t.Errorf("the keeper went on writing the spool after the hand-over: %q", b)
 	}
 }
+
+// A connection that does not take the pipes back leaves the keeper
+// draining them, for the next daemon to take.
+func TestTakeAfterFailedTake(t *testing.T) {
+	l, done := runKeeper(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "k.sock")
+	if err := l.Listen(sock); err != nil {
+		t.Fatal(err)
+	}
+	r, w, fd := nonblockingPipe(t)
+	spool := filepath.Join(dir, "1.1")
+	l.Hold(1, fd, spool)
+	l.Drop(99)
+	r.Close()
+	l.Abandon()
+
+	c, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Connect(c, &unix.SockaddrUnix{Name: sock}); err != nil {
+		t.Fatal(err)
+	}
+	unix.Write(c, []byte{0x42})
+	unix.Close(c)
+
+	w.WriteString("drained")
+	waitFor(t, "drain into the spool", func() bool {
+		b, _ := os.ReadFile(spool)
+		return string(b) == "drained"
+	})
+	got, err := Take(sock, 5*time.Second)
+	if err != nil || len(got) != 1 || got[0].Pipe == nil || got[0].Offset != 7 {
+		t.Fatalf("take after a failed one: %+v %v", got, err)
+	}
+	got[0].Pipe.Close()
+	waitClosed(t, done)
+}
