@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,17 +16,29 @@ import (
 
 // restart ends the daemon with SIGKILL, by its PID, and starts it again
 // with the same flags, on the same state directory and addresses. The
-// test's cleanup then stops the new process.
+// test's cleanup then stops the new process. Should another process have
+// taken the TCP port meanwhile, the daemon is started on another.
 func (d *daemon) restart(downtime time.Duration) {
 	d.t.Helper()
 	d.kill()
 	d.t.Logf("tacetd (pid %d) killed: %s", d.pid(), errString(d.waitErr))
 	time.Sleep(downtime)
-	args := d.cmd.Args[1:]
-	d.exited, d.waitErr = make(chan struct{}), nil
-	d.launch(args)
-	if err := d.waitReady(); err != nil {
-		d.t.Fatalf("tacetd restarted on %s: %v\n%s", d.stateDir, err, d.out)
+	args := slices.Clone(d.cmd.Args[1:])
+	for try := 1; ; try++ {
+		d.exited, d.waitErr = make(chan struct{}), nil
+		d.launch(args)
+		err := d.waitReady()
+		if err == nil {
+			return
+		}
+		d.kill()
+		if try == startTries {
+			d.t.Fatalf("tacetd restarted on %s: %v\n%s", d.stateDir, err, d.out)
+		}
+		d.t.Logf("tacetd restart %d: %v; trying another port", try, err)
+		i := slices.Index(args, d.tcp)
+		d.tcp = "tcp://127.0.0.1:" + strconv.Itoa(freePort(d.t))
+		args[i] = d.tcp
 	}
 }
 
@@ -65,11 +78,11 @@ func runningScript(grandchild bool) string {
 
 // TestDaemonSIGKILLRestart kills tacetd with SIGKILL while 20 processes
 // run and 20 have finished, starts it again on the same state directory
-// (twice), and checks what the new instance reports: every process, the finished
-// ones with their exit records and output intact, the running ones as
-// running, with every line they wrote before, during and after the crash
-// exactly once (or a gap covering exactly the missing ones), killable as
-// trees, and ending with an exit record marked unknown.
+// (twice), and checks what the new instance reports: every process, the
+// finished ones with their exit records and output intact, the running
+// ones as running, with every line they wrote before, during and after
+// the crash exactly once (or a gap covering exactly the missing ones),
+// killable as trees, and ending with an exit record marked unknown.
 func TestDaemonSIGKILLRestart(t *testing.T) {
 	d := startDaemon(t)
 	c := dial(t, d, d.tcp)
