@@ -69,18 +69,21 @@ func (tc *testClient) status(h uint64) codec.ProcInfo {
 
 // TestCarryOver stops an engine that leaves its processes running and
 // starts another on its state directory: it reports the finished process
-// with its exit record and output, and the running one as running; it
-// can kill that one's tree, whose exit is then unknown.
+// with its exit record and output, the one that ended in between with an
+// unknown exit, and the running one as running; it can kill that one's
+// tree, whose exit is then unknown.
 func TestCarryOver(t *testing.T) {
 	cfg := Config{StateDir: t.TempDir()}
 	_, tc, stop := runEngine(t, cfg)
 	done := tc.start("printf 'done\\n'; exit 7")
 	tc.wait(done.Handle)
 	live := tc.start("sleep 300 & printf 'started\\n'; wait")
+	gone := tc.start("sleep 0.1")
 	for tc.status(live.Handle).Lengths[0] == 0 {
 		time.Sleep(10 * time.Millisecond)
 	}
 	stop()
+	time.Sleep(300 * time.Millisecond) // gone ends while no engine runs
 
 	cfg.KillOnExit = true
 	_, tc, _ = runEngine(t, cfg)
@@ -101,6 +104,9 @@ func TestCarryOver(t *testing.T) {
 	}
 	if ex := tc.wait(live.Handle); !ex.Unknown || ex.Why != "tree" || ex.Times.EndMono == 0 {
 		t.Fatalf("exit of the carried-over process: %+v", ex)
+	}
+	if pi := tc.status(gone.Handle); pi.State != stateExited || !pi.Exit.Unknown {
+		t.Errorf("process that ended while no engine ran: %q %+v", pi.State, pi.Exit)
 	}
 	if n := tc.start("exit 0").Handle; n == live.Handle || n == done.Handle {
 		t.Fatalf("handle %#x given again", n)
@@ -212,4 +218,34 @@ func BenchmarkJournalStart(b *testing.B) {
 		close(done)
 	})
 	<-done
+}
+
+// TestCarryOverPIDReused takes a journaled process whose pid now names
+// another process (this test, with another start time) for one that
+// ended, and one whose pid is gone likewise; neither is signalled.
+func TestCarryOverPIDReused(t *testing.T) {
+	dir := t.TempDir()
+	self, ok := pidStartTime(os.Getpid())
+	if !ok {
+		t.Fatal("no start time for this process")
+	}
+	w, err := journal.Create(journalPath(dir), []journal.Record{
+		{K: journal.KindInstance, Instance: []byte("an old instance!"), Boot: readTrim("/proc/sys/kernel/random/boot_id")},
+		{K: journal.KindStart, Handle: 1, Argv: [][]byte{[]byte("reused")}, PID: uint32(os.Getpid()), PStart: self + 1, State: stateRunning},
+		{K: journal.KindStart, Handle: 2, Argv: [][]byte{[]byte("gone")}, PID: 1 << 22, PStart: 5, State: stateRunning},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	_, tc, _ := runEngine(t, Config{StateDir: dir})
+	for h := uint64(1); h <= 2; h++ {
+		pi := tc.status(h)
+		if pi.State != stateExited || !pi.Exit.Unknown || pi.Exit.Times.EndReal == 0 {
+			t.Errorf("process %d: %q %+v, want exited with an unknown exit", h, pi.State, pi.Exit)
+		}
+	}
+	if _, cerr := tc.call(codec.MethodSignal, &codec.SignalArgs{Handle: 1, Signal: 15}); cerr == nil || cerr.Code != codec.CodeWrongState {
+		t.Errorf("signal to a process whose pid was reused: %v", cerr)
+	}
 }
