@@ -39,7 +39,7 @@ func (e *Engine) journalAppend(r *journal.Record, sync bool) {
 func (e *Engine) startRecord(p *proc) journal.Record {
 	r := journal.Record{K: journal.KindStart, Handle: p.h, Tag: p.tag, Argv: p.argv,
 		PID: uint32(p.pid), PStart: p.pstart, Pgrp: p.pgrp, State: p.state, Times: p.times,
-		Timeout: int64(p.timeout), Grace: int64(p.grace), Real: p.created.real, Mono: p.created.mono,
+		Timeout: int64(p.timeout), Grace: int64(p.grace), Lease: int64(p.lease), Real: p.created.real, Mono: p.created.mono,
 		Spools: make([]string, 3)}
 	if p.cg != nil {
 		r.Cgroup = p.cg.dir

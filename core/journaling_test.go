@@ -79,6 +79,12 @@ func TestCarryOver(t *testing.T) {
 	tc.wait(done.Handle)
 	live := tc.start("sleep 300 & printf 'started\\n'; wait")
 	gone := tc.start("sleep 0.1")
+	r, cerr := tc.call(codec.MethodStart, &codec.StartArgs{Argv: [][]byte{[]byte("sleep"), []byte("300")},
+		Lease: uint64(300 * time.Millisecond)})
+	var leased codec.StartResult
+	if cerr != nil || codec.Unmarshal(r, &leased, "start") != nil {
+		t.Fatal(cerr)
+	}
 	for tc.status(live.Handle).Lengths[0] == 0 {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -91,7 +97,7 @@ func TestCarryOver(t *testing.T) {
 	if pi.State != stateExited || pi.Exit.Code != 7 || pi.Exit.Unknown || pi.Lengths[0] != 5 {
 		t.Fatalf("finished process after the restart: %+v", pi)
 	}
-	r, cerr := tc.call(codec.MethodRead, &codec.ReadArgs{Handle: done.Handle, Stream: 1})
+	r, cerr = tc.call(codec.MethodRead, &codec.ReadArgs{Handle: done.Handle, Stream: 1})
 	var rr codec.ReadResult
 	if cerr != nil || codec.Unmarshal(r, &rr, "read") != nil || string(rr.Data) != "done\n" || !rr.EOF {
 		t.Fatalf("output of the finished process: %q %v", rr.Data, cerr)
@@ -107,6 +113,10 @@ func TestCarryOver(t *testing.T) {
 	}
 	if pi := tc.status(gone.Handle); pi.State != stateExited || !pi.Exit.Unknown {
 		t.Errorf("process that ended while no engine ran: %q %+v", pi.State, pi.Exit)
+	}
+	// Its controller went with the previous engine: the lease runs out.
+	if ex := tc.wait(leased.Handle); !ex.Unknown || ex.Why != "lease" {
+		t.Errorf("exit of the leased process: %+v", ex)
 	}
 	if n := tc.start("exit 0").Handle; n == live.Handle || n == done.Handle {
 		t.Fatalf("handle %#x given again", n)

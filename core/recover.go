@@ -97,7 +97,8 @@ func (e *Engine) inherit(jp *journal.Proc, taken map[uint64]keeper.Taken, sameBo
 	r := &jp.Start
 	p := &proc{h: r.Handle, tag: r.Tag, argv: r.Argv, state: r.State, pid: int(r.PID), pidfd: -1,
 		pstart: r.PStart, pgrp: r.Pgrp, times: r.Times, timeout: time.Duration(r.Timeout),
-		grace: time.Duration(r.Grace), created: stamp{r.Real, r.Mono}, inherited: true}
+		grace: time.Duration(r.Grace), lease: time.Duration(r.Lease), created: stamp{r.Real, r.Mono},
+		inherited: true}
 	if p.grace == 0 {
 		p.grace = defaultGrace
 	}
@@ -128,6 +129,11 @@ func (e *Engine) inherit(jp *journal.Proc, taken map[uint64]keeper.Taken, sameBo
 		if p.timeout > 0 && p.state == stateRunning {
 			ran := time.Duration(monoNow() - p.times.ExecMono)
 			e.after(p, max(p.timeout-ran, 0), func() { e.terminate(p, "timeout") })
+		}
+		if p.lease > 0 {
+			// The starting connection died with the previous instance;
+			// when is not known, so the lease counts from now.
+			e.after(p, p.lease, func() { e.terminate(p, "lease") })
 		}
 	case !jp.Ended():
 		// It ended while no daemon watched: when is not known either,

@@ -41,7 +41,8 @@ type Record struct {
 	MemOnly bool     `msg:"memonly,omitempty"` // captured streams are kept in memory only
 	Timeout int64    `msg:"timeout,omitempty"` // ns after exec
 	Grace   int64    `msg:"grace,omitempty"`
-	Real    uint64   `msg:"real,omitempty"` // when the start was accepted
+	Lease   int64    `msg:"lease,omitempty"` // ns the process outlives its starting connection
+	Real    uint64   `msg:"real,omitempty"`  // when the start was accepted
 	Mono    uint64   `msg:"mono,omitempty"`
 
 	// KindStart and KindState.

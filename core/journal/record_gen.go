@@ -17,8 +17,8 @@ const (
 func (z *Record) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(20)
-	var zb0001Mask uint32 /* 20 bits */
+	zb0001Len := uint32(21)
+	var zb0001Mask uint32 /* 21 bits */
 	_ = zb0001Mask
 	if z.Handle == 0 {
 		zb0001Len--
@@ -72,25 +72,29 @@ func (z *Record) MarshalMsg(b []byte) (o []byte, err error) {
 		zb0001Len--
 		zb0001Mask |= 0x2000
 	}
-	if z.Real == 0 {
+	if z.Lease == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x4000
 	}
-	if z.Mono == 0 {
+	if z.Real == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x8000
 	}
-	if z.State == "" {
+	if z.Mono == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x10000
 	}
+	if z.State == "" {
+		zb0001Len--
+		zb0001Mask |= 0x20000
+	}
 	if z.Exit == nil {
 		zb0001Len--
-		zb0001Mask |= 0x40000
+		zb0001Mask |= 0x80000
 	}
 	if z.Fail == nil {
 		zb0001Len--
-		zb0001Mask |= 0x80000
+		zb0001Mask |= 0x100000
 	}
 	// variable map header, size zb0001Len
 	o = msgp.AppendMapHeader(o, zb0001Len)
@@ -172,16 +176,21 @@ func (z *Record) MarshalMsg(b []byte) (o []byte, err error) {
 			o = msgp.AppendInt64(o, z.Grace)
 		}
 		if (zb0001Mask & 0x4000) == 0 { // if not omitted
+			// string "lease"
+			o = append(o, 0xa5, 0x6c, 0x65, 0x61, 0x73, 0x65)
+			o = msgp.AppendInt64(o, z.Lease)
+		}
+		if (zb0001Mask & 0x8000) == 0 { // if not omitted
 			// string "real"
 			o = append(o, 0xa4, 0x72, 0x65, 0x61, 0x6c)
 			o = msgp.AppendUint64(o, z.Real)
 		}
-		if (zb0001Mask & 0x8000) == 0 { // if not omitted
+		if (zb0001Mask & 0x10000) == 0 { // if not omitted
 			// string "mono"
 			o = append(o, 0xa4, 0x6d, 0x6f, 0x6e, 0x6f)
 			o = msgp.AppendUint64(o, z.Mono)
 		}
-		if (zb0001Mask & 0x10000) == 0 { // if not omitted
+		if (zb0001Mask & 0x20000) == 0 { // if not omitted
 			// string "state"
 			o = append(o, 0xa5, 0x73, 0x74, 0x61, 0x74, 0x65)
 			o = msgp.AppendString(o, z.State)
@@ -193,7 +202,7 @@ func (z *Record) MarshalMsg(b []byte) (o []byte, err error) {
 			err = msgp.WrapError(err, "Times")
 			return
 		}
-		if (zb0001Mask & 0x40000) == 0 { // if not omitted
+		if (zb0001Mask & 0x80000) == 0 { // if not omitted
 			// string "exit"
 			o = append(o, 0xa4, 0x65, 0x78, 0x69, 0x74)
 			if z.Exit == nil {
@@ -206,7 +215,7 @@ func (z *Record) MarshalMsg(b []byte) (o []byte, err error) {
 				}
 			}
 		}
-		if (zb0001Mask & 0x80000) == 0 { // if not omitted
+		if (zb0001Mask & 0x100000) == 0 { // if not omitted
 			// string "fail"
 			o = append(o, 0xa4, 0x66, 0x61, 0x69, 0x6c)
 			if z.Fail == nil {
@@ -395,6 +404,12 @@ func (z *Record) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Grace")
 				return
 			}
+		case "lease":
+			z.Lease, bts, err = msgp.ReadInt64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Lease")
+				return
+			}
 		case "real":
 			z.Real, bts, err = msgp.ReadUint64Bytes(bts)
 			if err != nil {
@@ -475,7 +490,7 @@ func (z *Record) Msgsize() (s int) {
 	for za0002 := range z.Spools {
 		s += msgp.StringPrefixSize + len(z.Spools[za0002])
 	}
-	s += 8 + msgp.BoolSize + 8 + msgp.Int64Size + 6 + msgp.Int64Size + 5 + msgp.Uint64Size + 5 + msgp.Uint64Size + 6 + msgp.StringPrefixSize + len(z.State) + 6 + z.Times.Msgsize() + 5
+	s += 8 + msgp.BoolSize + 8 + msgp.Int64Size + 6 + msgp.Int64Size + 6 + msgp.Int64Size + 5 + msgp.Uint64Size + 5 + msgp.Uint64Size + 6 + msgp.StringPrefixSize + len(z.State) + 6 + z.Times.Msgsize() + 5
 	if z.Exit == nil {
 		s += msgp.NilSize
 	} else {
