@@ -259,3 +259,29 @@ func TestCarryOverPIDReused(t *testing.T) {
 		t.Errorf("signal to a process whose pid was reused: %v", cerr)
 	}
 }
+
+// TestCarryOverMemOnly reports the output of a finished memory-only
+// stream, which died with the previous engine, as a gap "restart" over
+// its whole length.
+func TestCarryOverMemOnly(t *testing.T) {
+	cfg := Config{StateDir: t.TempDir()}
+	_, tc, stop := runEngine(t, cfg)
+	r, cerr := tc.call(codec.MethodStart, &codec.StartArgs{Argv: [][]byte{[]byte("sh"), []byte("-c"), []byte("printf 12345")},
+		Output: codec.OutSpec{MemOnly: true}})
+	var sr codec.StartResult
+	if cerr != nil || codec.Unmarshal(r, &sr, "start") != nil {
+		t.Fatal(cerr)
+	}
+	tc.wait(sr.Handle)
+	stop()
+
+	_, tc, _ = runEngine(t, cfg)
+	r, cerr = tc.call(codec.MethodRead, &codec.ReadArgs{Handle: sr.Handle, Stream: 1})
+	var rr codec.ReadResult
+	if cerr != nil || codec.Unmarshal(r, &rr, "read") != nil {
+		t.Fatal(cerr)
+	}
+	if rr.GapTo != 5 || rr.Why != "restart" || rr.Length != 5 || len(rr.Data) != 0 {
+		t.Fatalf("out.read of a memory-only stream after the restart: %+v", rr)
+	}
+}
