@@ -285,3 +285,31 @@ func TestCarryOverMemOnly(t *testing.T) {
 		t.Fatalf("out.read of a memory-only stream after the restart: %+v", rr)
 	}
 }
+
+// TestCarryOverStaged refuses to release a process staged by the
+// previous engine, whose gate that engine held, and can still kill it.
+func TestCarryOverStaged(t *testing.T) {
+	cfg := Config{StateDir: t.TempDir()}
+	_, tc, stop := runEngine(t, cfg)
+	r, cerr := tc.call(codec.MethodStart, &codec.StartArgs{Argv: [][]byte{[]byte("sleep"), []byte("300")}, Stage: true})
+	var sr codec.StartResult
+	if cerr != nil || codec.Unmarshal(r, &sr, "start") != nil || sr.State != stateStaged {
+		t.Fatalf("staged start: %+v %v", sr, cerr)
+	}
+	stop()
+
+	cfg.KillOnExit = true
+	_, tc, _ = runEngine(t, cfg)
+	if pi := tc.status(sr.Handle); pi.State != stateStaged {
+		t.Fatalf("staged process after the restart: %+v", pi)
+	}
+	if _, cerr := tc.call(codec.MethodTrigger, &codec.TriggerArgs{Handles: []uint64{sr.Handle}}); cerr == nil || cerr.Code != codec.CodeWrongState {
+		t.Fatalf("trigger of a process staged by the previous engine: %v", cerr)
+	}
+	if _, cerr := tc.call(codec.MethodSignal, &codec.SignalArgs{Handle: sr.Handle, Signal: 9, Tree: true}); cerr != nil {
+		t.Fatal(cerr)
+	}
+	if ex := tc.wait(sr.Handle); !ex.Unknown {
+		t.Fatalf("exit of the staged process: %+v", ex)
+	}
+}
