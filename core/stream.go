@@ -105,7 +105,7 @@ func (st *Stream) readFromLocked(fd int) (int, error) {
 // spliceLocked moves bytes from the pipe fd straight into the spool at
 // the stream's offset, then copies them from there into dst, a slice of
 // the ring. ok is false when the stream cannot be spliced (no spool, the
-// disk budget refused it, a terminal rather than a pipe, an error): the
+// disk budget nearly spent, a terminal rather than a pipe, an error): the
 // caller reads the pipe instead.
 //
 // A read followed by a write would leave the bytes of the read nowhere
@@ -126,7 +126,8 @@ func (st *Stream) spliceLocked(fd int, dst []byte) (n int, err error, ok bool) {
 		}
 	}
 	if !st.disk.take(int64(len(dst))) {
-		st.spoolFull = true
+		// Near the end of the budget: the read path takes what the read
+		// returns, and is the one to find the budget exhausted.
 		return 0, nil, false
 	}
 	off := int64(st.length)
