@@ -37,9 +37,11 @@ const (
 //	1 (2026-12-03): protocol v1 as first written in spec/PROTOCOL.md.
 //	2 (2026-12-03): proc.signal answers with SignalResult, the instant
 //	   the signal was sent; with at, when it has been sent. net.probe.
+//	3 (2026-12-03): a restarted daemon carries the processes of the
+//	   previous instance over (spec 16.12); gap why "restart".
 const (
 	ProtocolVersion   = 1
-	CapabilityVersion = 2
+	CapabilityVersion = 3
 )
 
 // Capability names offered in HELLO and granted in WELCOME.

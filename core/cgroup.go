@@ -223,3 +223,15 @@ func (c *cgroup) remove() error {
 	c.closeFD()
 	return unix.Rmdir(c.dir)
 }
+
+// removeCgroup deletes p's cgroup and, for a process of a previous
+// instance, that instance's directory once it is empty.
+func (e *Engine) removeCgroup(p *proc) error {
+	if err := p.cg.remove(); err != nil {
+		return err
+	}
+	if parent := filepath.Dir(p.cg.dir); p.inherited && (e.cg == nil || parent != e.cg.dir) {
+		unix.Rmdir(parent) // fails while others remain
+	}
+	return nil
+}

@@ -34,7 +34,7 @@ func (p *pipeConn) Close() error                    { return p.c.Close() }
 
 // testClient drives an Engine through the protocol.
 type testClient struct {
-	t      *testing.T
+	t      testing.TB
 	c      *pipeConn
 	id     uint32
 	frames chan []byte
@@ -42,7 +42,7 @@ type testClient struct {
 
 // newTestEngine starts an engine with its state under a temporary
 // directory and returns a client connected to it.
-func newTestEngine(t *testing.T, cfg Config) (*Engine, *testClient) {
+func newTestEngine(t testing.TB, cfg Config) (*Engine, *testClient) {
 	t.Helper()
 	if cfg.StateDir == "" {
 		cfg.StateDir = t.TempDir()
@@ -59,7 +59,7 @@ func newTestEngine(t *testing.T, cfg Config) (*Engine, *testClient) {
 	return e, connect(t, e)
 }
 
-func connect(t *testing.T, e *Engine) *testClient {
+func connect(t testing.TB, e *Engine) *testClient {
 	t.Helper()
 	a, b := net.Pipe()
 	go e.Serve(newPipeConn(a), "test")

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gitlab.com/tacet/tacet/core/journal"
 	"gitlab.com/tacet/tacet/core/keeper"
 )
 
@@ -60,10 +62,13 @@ type Engine struct {
 	cfg    Config
 	mem    budget
 	disk   budget
-	cg     *cgroupRoot  // nil when processes get no cgroup of their own
-	keeper *keeper.Link // nil without Config.KeeperExe
+	cg     *cgroupRoot     // nil when processes get no cgroup of their own
+	keeper *keeper.Link    // nil without Config.KeeperExe
+	jr     *journal.Writer // nil without Config.StateDir; appended to by the loop
+	lock   *os.File        // holds the state directory's lock while the engine lives
 
-	in      chan func() // work for the loop
+	in      chan func()     // work for the loop
+	lost    chan lostResult // ends of processes of a previous instance
 	stopped chan struct{}
 
 	// Owned by the loop.
@@ -121,6 +126,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg:      cfg,
 		in:       make(chan func(), 64),
+		lost:     make(chan lostResult, 16),
 		stopped:  make(chan struct{}),
 		procs:    make(map[uint64]*proc),
 		byPID:    make(map[int]*proc),
@@ -129,14 +135,53 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.mem.limit, e.disk.limit = cfg.MemBudget, cfg.DiskBudget
 	e.nextH = uint64(binary.BigEndian.Uint16(cfg.Instance)) << 40
+	if cfg.StateDir != "" {
+		var err error
+		if e.lock, err = lockStateDir(cfg.StateDir); err != nil {
+			return nil, err
+		}
+	}
 	e.cg = findCgroupRoot(cfg.Instance)
 	if cfg.KeeperExe != "" {
 		var err error
 		if e.keeper, err = startKeeper(cfg.KeeperExe); err != nil {
+			e.lock.Close()
 			return nil, errors.New("core: start the output keeper: " + err.Error())
+		}
+		if cfg.StateDir != "" {
+			// TODO: a state directory whose path is too long for a Unix
+			// socket gets no hand-over: the pipes stay with the old
+			// keeper after a restart. A socket in a short directory of
+			// its own, named in the journal, would lift the limit.
+			e.keeper.Listen(e.keeperSock())
+		}
+	}
+	if cfg.StateDir != "" {
+		if err := e.recover(); err != nil {
+			e.closeKeeper()
+			e.lock.Close()
+			return nil, fmt.Errorf("core: carry over the previous instance's processes: %w", err)
 		}
 	}
 	return e, nil
+}
+
+// lockStateDir takes the lock of the state directory, which two daemons
+// must not share: each would take the other's journal and keeper for a
+// dead one's. The kernel drops the lock when the daemon dies.
+func lockStateDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if err == unix.EWOULDBLOCK {
+			return nil, fmt.Errorf("core: state directory %s is in use by another tacetd", dir)
+		}
+		return nil, fmt.Errorf("core: lock %s: %w", dir, err)
+	}
+	return f, nil
 }
 
 // Containment says how process trees are held together: "cgroup2" when
@@ -171,6 +216,8 @@ func (e *Engine) Run(ctx context.Context) error {
 			fn()
 		case r := <-reaped:
 			e.onReaped(r)
+		case l := <-e.lost:
+			e.onLost(l)
 		case <-ctx.Done():
 			e.shutdown(reaped)
 			close(e.stopped)
@@ -178,6 +225,10 @@ func (e *Engine) Run(ctx context.Context) error {
 				e.waitPumps(2 * time.Second)
 			}
 			e.closeKeeper()
+			if e.jr != nil {
+				e.jr.Close()
+			}
+			e.lock.Close()
 			return nil
 		}
 	}

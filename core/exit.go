@@ -28,6 +28,21 @@ func (e *Engine) onReaped(r reapResult) {
 		return
 	}
 	delete(e.byPID, r.pid)
+	e.ended(p, r.at, func(ex *codec.Exit) {
+		switch ws := r.status; {
+		case ws.Signaled():
+			ex.Signal, ex.Core = uint8(ws.Signal()), ws.CoreDump()
+		default:
+			ex.Code = uint8(ws.ExitStatus())
+		}
+		ex.Usage = rusage(&r.usage)
+	})
+}
+
+// ended records that p ended at the instant at, reports it and journals
+// it. fill sets what is known of how it ended: the wait status of a
+// child, or nothing but unknown for a process of a previous instance.
+func (e *Engine) ended(p *proc, at stamp, fill func(ex *codec.Exit)) {
 	p.stopTimers()
 	open := false
 	for _, st := range p.streams {
@@ -40,19 +55,13 @@ func (e *Engine) onReaped(r reapResult) {
 	}
 	ex := &p.exit
 	*ex = codec.Exit{K: codec.EventExit, Handle: p.h, PID: uint32(p.pid), Why: p.why}
-	switch ws := r.status; {
-	case ws.Signaled():
-		ex.Signal, ex.Core = uint8(ws.Signal()), ws.CoreDump()
-	default:
-		ex.Code = uint8(ws.ExitStatus())
-	}
-	ex.Usage = rusage(&r.usage)
-	p.times.EndReal, p.times.EndMono = r.at.real, r.at.mono
+	fill(ex)
+	p.times.EndReal, p.times.EndMono = at.real, at.mono
 	ex.Times = p.times
 	ex.Lengths = p.lengths()
 	ex.Open = open
 	if p.cg != nil {
-		ex.Cgroup = cgroupUsage(p.cg, e.cg.has("memory"))
+		ex.Cgroup = cgroupUsage(p.cg, e.cg != nil && e.cg.has("memory"))
 		if ex.Cgroup.OOMKill > 0 && ex.Why == "" {
 			ex.Why = "oom"
 		}
@@ -61,12 +70,18 @@ func (e *Engine) onReaped(r reapResult) {
 		p.sp.Close()
 		p.pidfd = -1
 	}
+	if p.pidFile != nil {
+		p.pidfd = -1
+		p.pidFile.Close()
+		p.pidFile = nil
+	}
 	if p.stdin != nil {
 		p.stdin.abandon()
 	}
 	e.keepCollected(p)
-	p.setState(stateExited, r.at)
+	p.setState(stateExited, at)
 	e.smp.procGen.Add(1)
+	e.journalExit(p)
 	p.notify(ex)
 	for _, w := range p.waiters {
 		w.s.respond(w.id, ex)
@@ -75,9 +90,14 @@ func (e *Engine) onReaped(r reapResult) {
 
 	// Removed once the exit is on its way: an rmdir is not needed to
 	// report it. It fails while descendants remain; release retries.
-	if p.cg != nil && p.cg.remove() == nil {
+	if p.cg != nil && e.removeCgroup(p) == nil {
 		p.cg = nil
 	}
+	e.retain(p)
+}
+
+// retain releases p on its own once the configured retention has passed.
+func (e *Engine) retain(p *proc) {
 	if e.cfg.Retention > 0 {
 		time.AfterFunc(e.cfg.Retention, func() {
 			e.post(func() {

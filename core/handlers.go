@@ -203,6 +203,11 @@ func (e *Engine) trigger(a *codec.TriggerArgs) (msgp.Marshaler, *codec.Error) {
 		if p.state != stateStaged || p.releasing {
 			return nil, codec.NewError(codec.CodeWrongState, "process is not staged, or already released")
 		}
+		if p.sp == nil {
+			// Its gate was a pipe of the previous instance, which broke
+			// when that one died: the process fails at the gate.
+			return nil, codec.NewError(codec.CodeWrongState, "the process was staged by a previous instance of the daemon")
+		}
 	}
 	var ps []*proc
 	for _, h := range a.Handles {
@@ -331,9 +336,10 @@ func (e *Engine) forget(p *proc) {
 	}
 	if p.cg != nil {
 		p.cg.kill()
-		p.cg.remove()
+		e.removeCgroup(p)
 	}
 	e.noteFreed()
+	e.journalRelease(p)
 }
 
 // subscribe answers out.subscribe itself, before the subscription starts.

@@ -35,6 +35,9 @@ type proc struct {
 	released    bool        // the loop has recorded the release's outcome
 	pendingReap *reapResult // the exit, when it came before the release's outcome
 	cg          *cgroup
+	pstart      uint64   // field 22 of /proc/PID/stat, to tell the pid's reuse
+	pidFile     *os.File // the pidfd of a process of a previous instance, watched by the poller
+	inherited   bool     // started by a previous instance of the daemon (recover.go)
 
 	owner    *session
 	lease    time.Duration

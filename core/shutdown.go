@@ -78,6 +78,8 @@ func (e *Engine) reapFor(reaped chan reapResult, d time.Duration, live func() in
 		select {
 		case r := <-reaped:
 			e.onReaped(r)
+		case l := <-e.lost:
+			e.onLost(l)
 		case <-deadline.C:
 			return
 		}

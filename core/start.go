@@ -129,6 +129,7 @@ func (e *Engine) register(p *proc, sp *spawn.Process, io *childIO, a *codec.Star
 	}
 	e.afterResponse(func() { p.setState(state, at) })
 	e.watchLease(p)
+	e.journalStart(p)
 }
 
 // spawnFailed records why p could not start and returns the error for
@@ -158,8 +159,13 @@ func failedError(f *codec.Failed) *codec.Error {
 // bits come from the instance id, so handles of two instances rarely
 // collide.
 func (e *Engine) newHandle() uint64 {
-	e.nextH++
-	return e.nextH
+	for {
+		e.nextH++
+		// A process carried over from a previous instance may hold it.
+		if _, ok := e.procs[e.nextH]; !ok {
+			return e.nextH
+		}
+	}
 }
 
 // spoolPath returns where stream n of process h is spooled, or "" for

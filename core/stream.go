@@ -31,6 +31,8 @@ type Stream struct {
 	length    uint64   // bytes appended so far
 	spoolPath string   // "" for memory-only retention
 	spool     *os.File // opened at the first byte, so a silent stream has no file
+	spoolFD   int      // spool's descriptor, for splice
+	noSplice  bool     // the source cannot be spliced into the spool (a terminal)
 	spooled   spans    // offsets written to the spool
 	spoolFull bool     // the disk budget refused this stream
 	spoolSz   int64    // bytes taken from the disk budget
@@ -84,13 +86,90 @@ func (st *Stream) readFromLocked(fd int) (int, error) {
 	if end-pos > maxRead {
 		end = pos + maxRead
 	}
+	if n, err, ok := st.spliceLocked(fd, st.ring[pos:end]); ok {
+		if n <= 0 {
+			return 0, err
+		}
+		st.appendedLocked(pos, uint64(n), monoNow(), true)
+		return n, nil
+	}
 	n, err := unix.Read(fd, st.ring[pos:end])
 	if n <= 0 {
 		return 0, err
 	}
 	t := monoNow()
-	st.appendedLocked(pos, uint64(n), t)
+	st.appendedLocked(pos, uint64(n), t, false)
 	return n, nil
+}
+
+// spliceLocked moves bytes from the pipe fd straight into the spool at
+// the stream's offset, then copies them from there into dst, a slice of
+// the ring. ok is false when the stream cannot be spliced (no spool, the
+// disk budget nearly spent, a terminal rather than a pipe, an error): the
+// caller reads the pipe instead.
+//
+// A read followed by a write would leave the bytes of the read nowhere
+// but in the daemon's memory until the write: a daemon killed between
+// them would lose them, and the keeper, resuming at the spool's end,
+// would give every later byte a wrong offset. Spliced bytes are in the
+// file as soon as they leave the pipe, so none can be lost that way.
+func (st *Stream) spliceLocked(fd int, dst []byte) (n int, err error, ok bool) {
+	if st.spoolPath == "" || st.spoolFull || st.noSplice {
+		return 0, nil, false
+	}
+	if st.spool == nil {
+		// At the end of a silent stream the pipe is readable too: the
+		// spool is made only once there are bytes (TIOCINQ is FIONREAD),
+		// so that most stderr streams have no file.
+		if k, err := unix.IoctlGetInt(fd, unix.TIOCINQ); err != nil || k == 0 || !st.openSpoolLocked() {
+			return 0, nil, false
+		}
+	}
+	if !st.disk.take(int64(len(dst))) {
+		// Near the end of the budget: the read path takes what the read
+		// returns, and is the one to find the budget exhausted.
+		return 0, nil, false
+	}
+	off := int64(st.length)
+	moved, err := unix.Splice(fd, nil, st.spoolFD, &off, len(dst), unix.SPLICE_F_NONBLOCK)
+	n = int(moved)
+	st.disk.give(int64(len(dst) - max(n, 0)))
+	switch {
+	case n > 0:
+	case err == nil || err == unix.EAGAIN || err == unix.EINTR:
+		return 0, err, true
+	default:
+		// EINVAL for a terminal, which cannot be spliced; ENOSPC and
+		// the like, which the read path reports as lost bytes.
+		st.noSplice = true
+		return 0, nil, false
+	}
+	for got := 0; got < n; {
+		m, _ := unix.Pread(st.spoolFD, dst[got:n], int64(st.length)+int64(got))
+		if m <= 0 {
+			// TODO: the ring then holds zeros where the spool holds the
+			// bytes, and readers served from the ring get the zeros;
+			// the stream should drop these offsets from the ring so that
+			// they are read from the spool. Not seen: the bytes have
+			// just been put in the page cache.
+			clear(dst[got:n])
+			break
+		}
+		got += m
+	}
+	st.spoolSz += int64(n)
+	st.spooled.add(span{st.length, st.length + uint64(n), ""}, false)
+	return n, nil, true
+}
+
+// openSpoolLocked creates the spool file at the stream's first byte.
+func (st *Stream) openSpoolLocked() bool {
+	f, err := os.OpenFile(st.spoolPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return false
+	}
+	st.spool, st.spoolFD = f, int(f.Fd())
+	return true
 }
 
 // makeRoomLocked grows the ring while memory budget and the per-stream
@@ -126,8 +205,9 @@ func (st *Stream) makeRoomLocked() {
 }
 
 // appendedLocked accounts for n bytes just read into ring[pos:]: the bytes
-// they overwrote, the spool, and the subscribers.
-func (st *Stream) appendedLocked(pos, n, t uint64) {
+// they overwrote, the spool unless they were spliced there already, and
+// the subscribers.
+func (st *Stream) appendedLocked(pos, n, t uint64, spooled bool) {
 	off := st.length
 	size := uint64(len(st.ring))
 	if over := st.filled + n; over > size {
@@ -135,7 +215,7 @@ func (st *Stream) appendedLocked(pos, n, t uint64) {
 		st.forgetLocked(st.length-st.filled, st.length-st.filled+gone)
 		st.filled -= gone
 	}
-	if st.spoolPath != "" {
+	if st.spoolPath != "" && !spooled {
 		st.spoolLocked(off, st.ring[pos:pos+n])
 	}
 	st.length += n
@@ -190,13 +270,9 @@ func (st *Stream) spoolLocked(off uint64, p []byte) {
 		st.spoolFull = true
 		return
 	}
-	if st.spool == nil {
-		f, err := os.OpenFile(st.spoolPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			st.disk.give(int64(len(p)))
-			return
-		}
-		st.spool = f
+	if st.spool == nil && !st.openSpoolLocked() {
+		st.disk.give(int64(len(p)))
+		return
 	}
 	if _, err := st.spool.WriteAt(p, int64(off)); err != nil {
 		st.disk.give(int64(len(p)))
@@ -309,4 +385,27 @@ func (st *Stream) free() {
 	}
 	st.spooled, st.lost = nil, nil
 	st.lost.add(span{0, st.length, "released"}, true)
+}
+
+// inherit sets up a new stream as one of a previous daemon instance that
+// is length bytes long, whose first held bytes are in its spool file; the
+// rest are lost for why.
+func (st *Stream) inherit(length, held uint64, why string) {
+	held = min(held, length)
+	if held > 0 {
+		f, err := os.OpenFile(st.spoolPath, os.O_RDWR, 0)
+		if err != nil {
+			held = 0
+		} else {
+			// Taken whatever the budget says: the bytes are on disk already.
+			st.spool, st.spoolFD = f, int(f.Fd())
+			st.spooled.add(span{0, held, ""}, false)
+			st.spoolSz = int64(held)
+			st.disk.used.Add(st.spoolSz)
+		}
+	}
+	if held < length {
+		st.lost.add(span{held, length, why}, true)
+	}
+	st.length = length
 }

@@ -117,6 +117,7 @@ func (e *Engine) released(p *proc, rel stamp, x codec.Times, err error) {
 		ce := e.spawnFailed(p, err)
 		p.setState(stateFailed, now())
 		e.smp.procGen.Add(1)
+		e.journalFailed(p)
 		p.notify(&p.fail)
 		for _, w := range p.waiters {
 			w.s.fail(w.id, ce)
@@ -128,6 +129,7 @@ func (e *Engine) released(p *proc, rel stamp, x codec.Times, err error) {
 	if p.state == stateStaged {
 		// The change happened when the program was let go.
 		p.setState(stateRunning, stamp{x.ExecReal, x.ExecMono})
+		e.journalState(p)
 		e.armTimeout(p)
 	}
 }

@@ -46,7 +46,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs := flag.NewFlagSet("tacetd", flag.ContinueOnError)
 	fs.Var(listFlag{&c.listen}, "listen", "`URL` to listen on, repeatable: tcp://HOST:PORT, tls://HOST:PORT, kcp://HOST:PORT or unix:///PATH (default tcp://127.0.0.1:7340 and unix://"+netstack.DefaultSocketPath()+")")
 	fs.StringVar(&c.keyFile, "key-file", netstack.DefaultKeyPath(), "pre-shared key `file`, written by tacet keygen")
-	fs.StringVar(&c.stateDir, "state-dir", defaultStateDir(), "`directory` for spool files and records")
+	fs.StringVar(&c.stateDir, "state-dir", defaultStateDir(), "`directory` for spool files and the journal that carries processes over a restart; one daemon per directory")
 	fs.StringVar(&c.logLevel, "log-level", "info", "error, warn, info or debug")
 	fs.StringVar(&c.cpus, "cpus", "", "CPU `list` the daemon runs on, e.g. 0 or 0-1,4 (default: inherited)")
 	fs.IntVar(&c.nice, "nice", 0, "nice value of the daemon")

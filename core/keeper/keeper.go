@@ -14,19 +14,26 @@
 // daemon wrote there, so a child never blocks on a full pipe and none of
 // its later output is lost. It exits once every pipe has ended.
 //
-// The daemon writes each byte to the spool at its own stream offset as it
-// reads it, so the keeper's bytes follow the daemon's without a hole or
-// an overlap. The one exception is a stream whose spool stopped at the
+// The daemon moves each byte from the pipe into the spool, at its own
+// stream offset, before it counts it as read, so the keeper's bytes
+// follow the daemon's without a hole or an overlap, however the daemon
+// died. The one exception is a stream whose spool stopped at the
 // disk budget: the keeper cannot know how many bytes the daemon dropped,
 // so it records the offset it resumed from in a file beside the spool.
+//
+// A daemon started after the death of the previous one takes the pipes
+// back (Take): the keeper listens on a Unix socket in the state
+// directory, which the daemon gives it at start (Link.Listen). When a new
+// daemon connects, the keeper stops draining, hands over each pipe it
+// still holds with the spool offset it drained to, reports the offset at
+// which each ended pipe ended, and exits. The new daemon reads on from
+// that offset, so the stream goes on with no hole and no overlap.
 package keeper
 
 import (
 	"encoding/binary"
 	"errors"
-	"io"
 	"os"
-	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -37,12 +44,21 @@ import (
 // read end as an fd and the spool file's path after the id; the keeper
 // opens the spool only if it takes over, so a stream that never writes
 // never has a file.
+//
+// After a takeover, on the socket a new daemon opens: the daemon sends
+// opTake; the keeper answers one opHeld per stream (after the id, the
+// offset its spool was drained to, 8 bytes, and a byte that is 1 if the
+// pipe has ended; a pipe that has not comes as an fd), then opDone.
 const (
-	opHold = 1
-	opDrop = 2
-	opBye  = 3
-	hdrLen = 9
-	maxMsg = hdrLen + 4096
+	opHold   = 1
+	opDrop   = 2
+	opBye    = 3
+	opListen = 4 // carries a listening socket as an fd and its path
+	opTake   = 5
+	opHeld   = 6
+	opDone   = 7
+	hdrLen   = 9
+	maxMsg   = hdrLen + 4096
 )
 
 // Link is the daemon's end of the socket to its keeper. It is safe for
@@ -128,6 +144,7 @@ type held struct {
 // socket ends, then drains what it holds, unless the daemon said goodbye.
 func Run(sock *os.File) error {
 	streams := map[uint64]held{}
+	var ln listener
 	fd := int(sock.Fd())
 	buf := make([]byte, maxMsg)
 	oob := make([]byte, unix.CmsgSpace(4))
@@ -153,11 +170,17 @@ func Run(sock *os.File) error {
 				h.pipe.Close()
 				delete(streams, id)
 			}
+		case opListen:
+			if f, ok := takeFD(oob[:oobn]); ok {
+				ln.close()
+				ln = listener{f, string(buf[hdrLen:n])}
+			}
 		case opBye:
+			ln.close()
 			return nil
 		}
 	}
-	drainAll(streams)
+	takeOver(streams, ln)
 	return nil
 }
 
@@ -179,35 +202,4 @@ func takeFD(oob []byte) (*os.File, bool) {
 	// the pipe would block. os.NewFile sees the flag and reads it through
 	// the poller.
 	return os.NewFile(uintptr(fds[0]), "pipe"), true
-}
-
-// drainAll copies every held pipe into its spool until each ends.
-func drainAll(streams map[uint64]held) {
-	var wg sync.WaitGroup
-	for _, h := range streams {
-		wg.Add(1)
-		go func(h held) {
-			defer wg.Done()
-			drain(h)
-		}(h)
-	}
-	wg.Wait()
-}
-
-// drain appends the rest of a pipe to its spool, after what the daemon
-// wrote, and notes where it resumed.
-func drain(h held) {
-	defer h.pipe.Close()
-	f, err := os.OpenFile(h.spool, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return
-	}
-	from := fi.Size()
-	os.WriteFile(h.spool+".kept", []byte(strconv.FormatInt(from, 10)+"\n"), 0o600)
-	io.Copy(io.NewOffsetWriter(f, from), h.pipe)
 }
