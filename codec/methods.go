@@ -37,9 +37,14 @@ const (
 //	1 (2026-12-03): protocol v1 as first written in spec/PROTOCOL.md.
 //	2 (2026-12-03): proc.signal answers with SignalResult, the instant
 //	   the signal was sent; with at, when it has been sent. net.probe.
+//	3 (2026-12-03): file.put and file.get read root, which confines them.
 const (
 	ProtocolVersion   = 1
-	CapabilityVersion = 2
+	CapabilityVersion = 3
+
+	// CapVerFileRoot is the first capability version whose daemons read
+	// root in file.put and file.get; an older one would ignore it.
+	CapVerFileRoot = 3
 )
 
 // Capability names offered in HELLO and granted in WELCOME.
