@@ -287,16 +287,23 @@ func (c *Client) putFile(ctx context.Context, e *putEntry, target string, root [
 		return 0, err
 	}
 	defer f.Close()
+	read := func(p []byte, off int64) (int, error) { return f.ReadAt(p, off) }
+	return c.putFrom(ctx, read, e, target, root, e.size > smallFile, t)
+}
+
+// putFrom sends the file e to target, its bytes read by read. With
+// resume it first asks where the daemon's part file ends; else the
+// opening request carries the first bytes, and a small file takes one
+// round trip.
+func (c *Client) putFrom(ctx context.Context, read func(p []byte, off int64) (int, error), e *putEntry,
+	target string, root []byte, resume bool, t *tracker) (int64, error) {
 	a := codec.PutArgs{Path: []byte(target), Size: uint64(e.size), SHA: e.sha, Mode: e.mode,
-		Mtime: uint64(e.mtime), MkDirs: true, Sync: t.cfg.sync, Root: root}
-	if e.size <= smallFile {
-		// One round trip: the whole file rides in the opening request.
-		a.Data = make([]byte, e.size)
-		if _, err := io.ReadFull(f, a.Data); err != nil {
-			return 0, err
+		Mtime: uint64(e.mtime), MkDirs: true, Sync: t.cfg.sync, Root: root, Resume: resume}
+	if !resume {
+		a.Data = make([]byte, min(e.size, smallFile))
+		if n, err := read(a.Data, 0); n < len(a.Data) {
+			return 0, fmt.Errorf("read the first %d bytes: %v", len(a.Data), err)
 		}
-	} else {
-		a.Resume = true
 	}
 	var r codec.PutResult
 	if err := c.Call(ctx, codec.MethodFilePut, &a, &r); err != nil {
@@ -306,13 +313,45 @@ func (c *Client) putFile(ctx context.Context, e *putEntry, target string, root [
 	if r.Done {
 		return int64(len(a.Data)), nil
 	}
-	sent, err := c.putChunks(ctx, f, e.size, &r, t)
+	sent, err := c.putChunks(ctx, read, e.size, &r, t)
 	return sent + int64(len(a.Data)), err
 }
 
+// FileMeta describes the bytes PutReader sends.
+type FileMeta struct {
+	Size  int64
+	SHA   []byte // SHA-256 of the Size bytes; the daemon checks it at the end
+	Mode  uint32 // permission bits, as in codec.PutArgs
+	Mtime int64  // CLOCK_REALTIME ns; 0: the time of writing
+}
+
+// PutReader copies m.Size bytes read from r to the absolute path remote
+// on the daemon's machine, creating missing parent directories. The
+// daemon checks the bytes against m.SHA and renames the file into place
+// only then. Unlike Put it cannot resume, since r cannot be read again;
+// an interrupted PutReader leaves the daemon's part file, which a Put of
+// the same bytes resumes.
+func (c *Client) PutReader(ctx context.Context, r io.Reader, m FileMeta, remote string, opts ...FileOption) (TransferResult, error) {
+	var res TransferResult
+	if !path.IsAbs(remote) {
+		return res, fmt.Errorf("put: remote path %q is not absolute", remote)
+	}
+	e := &putEntry{size: m.Size, sha: m.SHA, mode: m.Mode, mtime: m.Mtime}
+	t := newTracker(opts, 1, m.Size)
+	read := func(p []byte, _ int64) (int, error) { return io.ReadFull(r, p) }
+	sent, err := c.putFrom(ctx, read, e, remote, nil, false, t)
+	res.Sent = sent
+	if err != nil {
+		return res, fmt.Errorf("put %s: %w", remote, err)
+	}
+	res.Files, res.Bytes = 1, m.Size
+	t.fileDone()
+	return res, nil
+}
+
 // putChunks sends the rest of a file from r.Have on, keeping at most
-// r.Credit bytes unanswered.
-func (c *Client) putChunks(ctx context.Context, f *os.File, size int64, r *codec.PutResult, t *tracker) (int64, error) {
+// r.Credit bytes unanswered. read is called at increasing offsets.
+func (c *Client) putChunks(ctx context.Context, read func(p []byte, off int64) (int, error), size int64, r *codec.PutResult, t *tracker) (int64, error) {
 	chunk, credit := int64(max(r.Chunk, 4096)), int64(max(r.Credit, uint64(r.Chunk)))
 	acks := make(chan putAck, credit/chunk+2)
 	buf := make([]byte, chunk)
@@ -320,9 +359,9 @@ func (c *Client) putChunks(ctx context.Context, f *os.File, size int64, r *codec
 	done := false
 	for !done {
 		if off < size && inflight < credit {
-			n, err := f.ReadAt(buf[:min(chunk, size-off)], off)
+			n, err := read(buf[:min(chunk, size-off)], off)
 			if n == 0 {
-				return sent, fmt.Errorf("read %s at %d: %v", f.Name(), off, err)
+				return sent, fmt.Errorf("read at %d: %v", off, err)
 			}
 			a := codec.PutArgs{Xfer: r.Xfer, Offset: uint64(off), Data: buf[:n]}
 			res := new(codec.PutResult)

@@ -37,7 +37,8 @@ const (
 //	1 (2026-12-03): protocol v1 as first written in spec/PROTOCOL.md.
 //	2 (2026-12-03): proc.signal answers with SignalResult, the instant
 //	   the signal was sent; with at, when it has been sent. net.probe.
-//	3 (2026-12-03): file.put and file.get read root, which confines them.
+//	3 (2026-12-03): file.put and file.get read root, which confines them;
+//	   host.info reports exe, the daemon's binary, which a chain put starts.
 const (
 	ProtocolVersion   = 1
 	CapabilityVersion = 3
