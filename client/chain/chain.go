@@ -149,6 +149,12 @@ func forward(ctx context.Context, dial dialer, h header, hops []hopKey, src io.R
 		err = cerr
 	}
 	if err != nil {
+		// The relay may have died, and says why on stderr.
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if _, werr := collectReports(wctx, p, hops); werr != nil {
+			err = fmt.Errorf("%w (%v)", err, werr)
+		}
 		return nil, true, fmt.Errorf("send to the relay on %s: %w", hops[0].Addr, err)
 	}
 	reps, err := collectReports(ctx, p, hops)
@@ -273,6 +279,9 @@ func Run(stdin io.Reader, stdout io.Writer) error {
 	}
 	err = putLocal(ctx, h, src)
 	io.Copy(io.Discard, src) // what the local put left, for the hops after
+	// Wait for the end of input: a relay that exited before it would
+	// fail the write of the end by its starter.
+	io.Copy(io.Discard, br)
 	reps := []report{{Addr: h.Hops[0].Addr}}
 	if err != nil {
 		reps[0].Err = err.Error()
