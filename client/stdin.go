@@ -10,9 +10,12 @@ import (
 )
 
 // stdinWindow is how many proc.stdin requests a StdinWriter keeps
-// unanswered: 512 KiB of maxStdinChunk, half of what a daemon holds
-// unwritten for one process by default (spec/PROTOCOL.md 11.8).
-const stdinWindow = 8
+// unanswered, of stdinChunk bytes each: 1 MiB, well under what a daemon
+// holds unwritten for one process (spec/PROTOCOL.md 11.8).
+const (
+	stdinWindow = 4
+	stdinChunk  = 256 << 10
+)
 
 // StdinWriter writes a stream to a process's standard input with several
 // proc.stdin requests in flight, so that a stream is not held to one
@@ -32,7 +35,7 @@ type StdinWriter struct {
 // closes the pipe after the bytes written and waits until the daemon
 // has written them all. ctx bounds every call.
 func (p *Process) StdinWriter(ctx context.Context) *StdinWriter {
-	return &StdinWriter{p: p, ctx: ctx, chunk: min(maxStdinChunk, p.c.conn.MaxPayload()-256),
+	return &StdinWriter{p: p, ctx: ctx, chunk: min(stdinChunk, p.c.conn.MaxPayload()-256),
 		acks: make(chan error, stdinWindow+1)}
 }
 
