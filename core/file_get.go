@@ -41,7 +41,7 @@ func (e *Engine) fileGet(s *session, id uint32, a *codec.GetArgs) (msgp.Marshale
 		}
 		return success(), nil
 	}
-	pl, cerr := openPlace(a.Root, a.Path, false)
+	pl, cerr := openPlace(a.Root, a.Path, false, false)
 	if cerr != nil {
 		return nil, cerr
 	}

@@ -58,8 +58,9 @@ type place struct {
 // without a ".." element, and every use of it goes through root, which
 // refuses a symbolic link leading out (os.Root follows only relative
 // links that stay beneath it). mkroot creates root first if it is
-// missing. The caller closes the place.
-func openPlace(root, path []byte, mkroot bool) (place, *codec.Error) {
+// missing; file refuses root itself, before anything is created. The
+// caller closes the place.
+func openPlace(root, path []byte, mkroot, file bool) (place, *codec.Error) {
 	clean, cerr := checkPath(path)
 	if cerr != nil || len(root) == 0 {
 		return place{sys: hostFS{}, name: clean, path: clean}, cerr
@@ -77,6 +78,8 @@ func openPlace(root, path []byte, mkroot bool) (place, *codec.Error) {
 	switch {
 	case !ok || (rel != "" && rel[0] != '/' && r != "/"):
 		return place{}, badArgs("path", "the path is not beneath root")
+	case rel == "" && file:
+		return place{}, badArgs("path", "the path of a file is its root, a directory")
 	case rel == "":
 		rel = "."
 	default:

@@ -139,7 +139,7 @@ func limitError(msg string, limit uint64) *codec.Error {
 // answers at once or, when the request carries the first chunk or
 // nothing is left to send, leaves the answer to the worker.
 func (e *Engine) putOpen(s *session, id uint32, a *codec.PutArgs) (*codec.PutResult, *codec.Error) {
-	pl, cerr := openPlace(a.Root, a.Path, a.MkDirs)
+	pl, cerr := openPlace(a.Root, a.Path, a.MkDirs, !a.Dir)
 	if cerr == nil && a.Dir {
 		putChunkBuf(a.Data)
 		defer pl.Close()
@@ -191,8 +191,6 @@ func (e *Engine) putOpen(s *session, id uint32, a *codec.PutArgs) (*codec.PutRes
 // checkPutOpen checks the arguments of an opening file.put.
 func (e *Engine) checkPutOpen(s *session, pl place, a *codec.PutArgs) *codec.Error {
 	switch {
-	case pl.name == ".":
-		return badArgs("path", "the path of a file is its root, a directory")
 	case len(a.SHA) != sha256.Size:
 		return badArgs("sha", "sha is not 32 bytes")
 	case uint64(len(a.Data)) > a.Size:
