@@ -95,7 +95,26 @@ func openPlace(root, path []byte, mkroot, file bool) (place, *codec.Error) {
 	if err != nil {
 		return place{}, fileError("open root "+r, err)
 	}
-	return place{sys: or, name: rel, path: clean, root: or}, nil
+	if !file {
+		return place{sys: or, name: rel, path: clean, root: or}, nil
+	}
+
+	// A file put acts in its directory only, opened here as a root of
+	// its own: the path is walked once, not at every step of the
+	// transfer. The steps name the part file and the target, which the
+	// rename replaces, so the narrower root refuses nothing more.
+	defer or.Close()
+	dir := filepath.Dir(rel)
+	if mkroot {
+		if err := or.MkdirAll(dir, 0o755); err != nil {
+			return place{}, fileError("create the directory of "+clean, err)
+		}
+	}
+	sub, err := or.OpenRoot(dir)
+	if err != nil {
+		return place{}, fileError("open the directory of "+clean, err)
+	}
+	return place{sys: sub, name: filepath.Base(rel), path: clean, root: sub}, nil
 }
 
 func (p place) Close() {
