@@ -7,7 +7,9 @@
 // into a pipe, and the wake-ups of an idle daemon against a Go process
 // blocked in Accept. BenchmarkSamplingCost puts the CPU and wake-ups
 // of each sample beside a reference sampler in C (testdata/refsampler.c)
-// reading the same files. The peer benchmarks put the same figures beside
+// reading the same files. BenchmarkPutBroadcast puts one file to 8
+// daemons directly and through a chain of relays, and counts the copies
+// the controller sends. The peer benchmarks put the same figures beside
 // private instances of ssh, pdsh, clush and supervisord, and
 // BenchmarkNoise and BenchmarkNoisePinned measure the slowdown of an
 // experiment running beside the daemon, the latter on the daemon's CPU;

@@ -121,6 +121,18 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	return newClient(conn, name, window), nil
 }
 
+// LoadKey returns the key Dial would use with opts: the one they name,
+// the one $TACET_KEY_FILE names, the one at the default path, or nil
+// when there is none. A caller that hands the key on, such as a chain
+// put, needs it itself.
+func LoadKey(opts ...Option) (*netstack.Key, error) {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg.loadKey()
+}
+
 // loadKey returns the key the options name, the one $TACET_KEY_FILE
 // names, the one at the default path, or nil when there is none.
 func (cfg *config) loadKey() (*netstack.Key, error) {

@@ -32,6 +32,7 @@ type PutArgs struct {
 	Abort  bool   `msg:"abort"`  // end the transfer and delete its part file
 	MkDirs bool   `msg:"mkdirs"` // create missing parent directories (mode 0755)
 	Dir    bool   `msg:"dir"`    // Path is a directory: create it if missing, set Mode and Mtime
+	Root   []byte `msg:"root"`   // if set, Path lies beneath it and no symbolic link may lead out
 }
 
 // PutResult is the result of file.put.
@@ -51,6 +52,7 @@ type GetArgs struct {
 	Offset uint64 `msg:"o"`      // first byte wanted, to resume
 	Credit uint64 `msg:"credit"` // initial credit; 0: 1 MiB
 	List   bool   `msg:"list"`   // list the tree at Path in Files; start no transfer
+	Root   []byte `msg:"root"`   // if set, Path lies beneath it and no symbolic link may lead out
 }
 
 // GetResult is the result of file.get.

@@ -700,9 +700,9 @@ func (z *FileEntry) Msgsize() (s int) {
 // MarshalMsg implements msgp.Marshaler
 func (z *GetArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 5
+	// map header, size 6
 	// string "x"
-	o = append(o, 0x85, 0xa1, 0x78)
+	o = append(o, 0x86, 0xa1, 0x78)
 	o = msgp.AppendUint32(o, z.Xfer)
 	// string "path"
 	o = append(o, 0xa4, 0x70, 0x61, 0x74, 0x68)
@@ -716,6 +716,9 @@ func (z *GetArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	// string "list"
 	o = append(o, 0xa4, 0x6c, 0x69, 0x73, 0x74)
 	o = msgp.AppendBool(o, z.List)
+	// string "root"
+	o = append(o, 0xa4, 0x72, 0x6f, 0x6f, 0x74)
+	o = msgp.AppendBytes(o, z.Root)
 	return
 }
 
@@ -813,6 +816,33 @@ func (z *GetArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "List")
 				return
 			}
+		case "root":
+			if zb0001Dup[0]&(1<<5) != 0 {
+				err = msgp.WrapError(msgp.ErrDuplicateEntry, "Root")
+				return
+			}
+			zb0001Dup[0] |= 1 << 5
+			var zb0003 uint32
+			zb0003, bts, err = msgp.ReadBytesHeader(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Root")
+				return
+			}
+			if zb0003 > z536d2ab0limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if z.Root == nil || uint32(cap(z.Root)) < zb0003 {
+				z.Root = make([]byte, zb0003)
+			} else {
+				z.Root = z.Root[:zb0003]
+			}
+			if uint32(len(bts)) < zb0003 {
+				err = msgp.ErrShortBytes
+				return
+			}
+			copy(z.Root, bts[:zb0003])
+			bts = bts[zb0003:]
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -827,7 +857,7 @@ func (z *GetArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *GetArgs) Msgsize() (s int) {
-	s = 1 + 2 + msgp.Uint32Size + 5 + msgp.BytesPrefixSize + len(z.Path) + 2 + msgp.Uint64Size + 7 + msgp.Uint64Size + 5 + msgp.BoolSize
+	s = 1 + 2 + msgp.Uint32Size + 5 + msgp.BytesPrefixSize + len(z.Path) + 2 + msgp.Uint64Size + 7 + msgp.Uint64Size + 5 + msgp.BoolSize + 5 + msgp.BytesPrefixSize + len(z.Root)
 	return
 }
 
@@ -979,9 +1009,9 @@ func (z *GetResult) Msgsize() (s int) {
 // MarshalMsg implements msgp.Marshaler
 func (z *PutArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 13
+	// map header, size 14
 	// string "x"
-	o = append(o, 0x8d, 0xa1, 0x78)
+	o = append(o, 0x8e, 0xa1, 0x78)
 	o = msgp.AppendUint32(o, z.Xfer)
 	// string "path"
 	o = append(o, 0xa4, 0x70, 0x61, 0x74, 0x68)
@@ -1019,6 +1049,9 @@ func (z *PutArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	// string "dir"
 	o = append(o, 0xa3, 0x64, 0x69, 0x72)
 	o = msgp.AppendBool(o, z.Dir)
+	// string "root"
+	o = append(o, 0xa4, 0x72, 0x6f, 0x6f, 0x74)
+	o = msgp.AppendBytes(o, z.Root)
 	return
 }
 
@@ -1236,6 +1269,33 @@ func (z *PutArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Dir")
 				return
 			}
+		case "root":
+			if zb0001Dup[1]&(1<<5) != 0 {
+				err = msgp.WrapError(msgp.ErrDuplicateEntry, "Root")
+				return
+			}
+			zb0001Dup[1] |= 1 << 5
+			var zb0005 uint32
+			zb0005, bts, err = msgp.ReadBytesHeader(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Root")
+				return
+			}
+			if zb0005 > z536d2ab0limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if z.Root == nil || uint32(cap(z.Root)) < zb0005 {
+				z.Root = make([]byte, zb0005)
+			} else {
+				z.Root = z.Root[:zb0005]
+			}
+			if uint32(len(bts)) < zb0005 {
+				err = msgp.ErrShortBytes
+				return
+			}
+			copy(z.Root, bts[:zb0005])
+			bts = bts[zb0005:]
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -1250,7 +1310,7 @@ func (z *PutArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *PutArgs) Msgsize() (s int) {
-	s = 1 + 2 + msgp.Uint32Size + 5 + msgp.BytesPrefixSize + len(z.Path) + 5 + msgp.Uint64Size + 4 + msgp.BytesPrefixSize + len(z.SHA) + 5 + msgp.Uint32Size + 6 + msgp.Uint64Size + 7 + msgp.BoolSize + 5 + msgp.BoolSize + 2 + msgp.Uint64Size + 2 + msgp.BytesPrefixSize + len(z.Data) + 6 + msgp.BoolSize + 7 + msgp.BoolSize + 4 + msgp.BoolSize
+	s = 1 + 2 + msgp.Uint32Size + 5 + msgp.BytesPrefixSize + len(z.Path) + 5 + msgp.Uint64Size + 4 + msgp.BytesPrefixSize + len(z.SHA) + 5 + msgp.Uint32Size + 6 + msgp.Uint64Size + 7 + msgp.BoolSize + 5 + msgp.BoolSize + 2 + msgp.Uint64Size + 2 + msgp.BytesPrefixSize + len(z.Data) + 6 + msgp.BoolSize + 7 + msgp.BoolSize + 4 + msgp.BoolSize + 5 + msgp.BytesPrefixSize + len(z.Root)
 	return
 }
 

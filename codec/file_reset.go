@@ -5,16 +5,16 @@ package codec
 // Reset methods of the file.* and proc.collect bodies; see the note at
 // the top of reset.go on why they exist and on aliasing.
 
-// Reset clears a, keeping the storage of Path, SHA and Data.
+// Reset clears a, keeping the storage of Path, SHA, Data and Root.
 func (a *PutArgs) Reset() {
-	*a = PutArgs{Path: a.Path[:0], SHA: a.SHA[:0], Data: a.Data[:0]}
+	*a = PutArgs{Path: a.Path[:0], SHA: a.SHA[:0], Data: a.Data[:0], Root: a.Root[:0]}
 }
 
 // Reset clears r.
 func (r *PutResult) Reset() { *r = PutResult{} }
 
-// Reset clears a, keeping the storage of Path.
-func (a *GetArgs) Reset() { *a = GetArgs{Path: a.Path[:0]} }
+// Reset clears a, keeping the storage of Path and Root.
+func (a *GetArgs) Reset() { *a = GetArgs{Path: a.Path[:0], Root: a.Root[:0]} }
 
 // Reset clears r, and every element in the storage of Files.
 func (r *GetResult) Reset() { *r = GetResult{Files: resetAll(r.Files)} }

@@ -38,10 +38,16 @@ const (
 //	2 (2026-12-03): proc.signal answers with SignalResult, the instant
 //	   the signal was sent; with at, when it has been sent. net.probe.
 //	3 (2026-12-03): a restarted daemon carries the processes of the
-//	   previous instance over (spec 16.12); gap why "restart".
+//	   previous instance over (spec 16.12); gap why "restart". file.put
+//	   and file.get read root, which confines them; host.info reports
+//	   exe, the daemon's binary, which a chain put starts.
 const (
 	ProtocolVersion   = 1
 	CapabilityVersion = 3
+
+	// CapVerFileRoot is the first capability version whose daemons read
+	// root in file.put and file.get; an older one would ignore it.
+	CapVerFileRoot = 3
 )
 
 // Capability names offered in HELLO and granted in WELCOME.

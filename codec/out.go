@@ -70,6 +70,7 @@ type HostInfo struct {
 	Real        uint64    `msg:"real"`              // CLOCK_REALTIME ns when answered
 	Mono        uint64    `msg:"mono"`              // CLOCK_MONOTONIC ns when answered
 	Methods     []string  `msg:"methods,limit=256"` // methods this daemon serves
+	Exe         []byte    `msg:"exe"`               // the daemon's own binary; empty if unknown
 }
 
 // ClockInfo is the state of the kernel clock from adjtimex.

@@ -119,9 +119,9 @@ func (z *ClockInfo) Msgsize() (s int) {
 // MarshalMsg implements msgp.Marshaler
 func (z *HostInfo) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 20
+	// map header, size 21
 	// string "ver"
-	o = append(o, 0xde, 0x0, 0x14, 0xa3, 0x76, 0x65, 0x72)
+	o = append(o, 0xde, 0x0, 0x15, 0xa3, 0x76, 0x65, 0x72)
 	o = msgp.AppendString(o, z.Version)
 	// string "rev"
 	o = append(o, 0xa3, 0x72, 0x65, 0x76)
@@ -190,6 +190,9 @@ func (z *HostInfo) MarshalMsg(b []byte) (o []byte, err error) {
 	for za0002 := range z.Methods {
 		o = msgp.AppendString(o, z.Methods[za0002])
 	}
+	// string "exe"
+	o = append(o, 0xa3, 0x65, 0x78, 0x65)
+	o = msgp.AppendBytes(o, z.Exe)
 	return
 }
 
@@ -486,6 +489,33 @@ func (z *HostInfo) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					return
 				}
 			}
+		case "exe":
+			if zb0001Dup[2]&(1<<4) != 0 {
+				err = msgp.WrapError(msgp.ErrDuplicateEntry, "Exe")
+				return
+			}
+			zb0001Dup[2] |= 1 << 4
+			var zb0005 uint32
+			zb0005, bts, err = msgp.ReadBytesHeader(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Exe")
+				return
+			}
+			if zb0005 > zde6d1a89limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if z.Exe == nil || uint32(cap(z.Exe)) < zb0005 {
+				z.Exe = make([]byte, zb0005)
+			} else {
+				z.Exe = z.Exe[:zb0005]
+			}
+			if uint32(len(bts)) < zb0005 {
+				err = msgp.ErrShortBytes
+				return
+			}
+			copy(z.Exe, bts[:zb0005])
+			bts = bts[zb0005:]
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -508,6 +538,7 @@ func (z *HostInfo) Msgsize() (s int) {
 	for za0002 := range z.Methods {
 		s += msgp.StringPrefixSize + len(z.Methods[za0002])
 	}
+	s += 4 + msgp.BytesPrefixSize + len(z.Exe)
 	return
 }
 

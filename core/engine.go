@@ -37,6 +37,9 @@ type Config struct {
 	// dies, the keeper drains them into the spool files, so no child
 	// gets SIGPIPE or blocks. See package keeper.
 	KeeperExe string
+	// Exe is the daemon's own binary as host.info reports it, so that a
+	// controller can start it as a relay (see client/chain).
+	Exe string
 	// Retention is how long the records of a finished process are kept
 	// before they are released on their own; 0 keeps them until
 	// proc.release.

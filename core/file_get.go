@@ -41,12 +41,14 @@ func (e *Engine) fileGet(s *session, id uint32, a *codec.GetArgs) (msgp.Marshale
 		}
 		return success(), nil
 	}
-	path, cerr := checkPath(a.Path)
+	pl, cerr := openPlace(a.Root, a.Path, false, false)
 	if cerr != nil {
 		return nil, cerr
 	}
+	defer pl.Close() // an open file outlives it
+	path := pl.path
 	if a.List {
-		r, cerr := listTree(path)
+		r, cerr := listTree(pl)
 		return result(r, cerr)
 	}
 	s.mu.Lock()
@@ -56,7 +58,7 @@ func (e *Engine) fileGet(s *session, id uint32, a *codec.GetArgs) (msgp.Marshale
 		return nil, limitError("too many transfers on this connection", maxGets)
 	}
 
-	f, err := os.Open(path)
+	f, err := pl.sys.OpenFile(pl.name, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, fileError("open "+path, err)
 	}
@@ -222,21 +224,24 @@ func fileMode(st fs.FileInfo) uint32 {
 	return m
 }
 
-// listTree lists the directories and regular files under root, parents
-// before children, for a controller that gets a tree. Symbolic links and
-// special files are left out.
-func listTree(root string) (*codec.GetResult, *codec.Error) {
-	st, err := os.Lstat(root)
+// listTree lists the directories and regular files under pl, parents
+// before children, for a controller that gets a tree. The listed path is
+// followed if it is a symbolic link; below it symbolic links and special
+// files are left out.
+func listTree(pl place) (*codec.GetResult, *codec.Error) {
+	fsys, root := pl.walkFS()
+	st, err := fs.Stat(fsys, root)
 	if err != nil {
-		return nil, fileError("stat "+root, err)
+		return nil, fileError("stat "+pl.path, err)
 	}
 	r := &codec.GetResult{Mode: uint32(fileMode(st)), Mtime: uint64(st.ModTime().UnixNano()),
 		Size: uint64(st.Size())}
 	bin := 0
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
+		// fs.WalkDir stats the root itself, following a link there.
 		if !d.IsDir() && !d.Type().IsRegular() {
 			return nil
 		}
@@ -260,7 +265,7 @@ func listTree(root string) (*codec.GetResult, *codec.Error) {
 		return nil, limitError("the tree has too many entries to list", maxList)
 	}
 	if err != nil {
-		return nil, fileError("list "+root, err)
+		return nil, fileError("list "+pl.path, err)
 	}
 	return r, nil
 }

@@ -26,8 +26,9 @@ type putXfer struct {
 	id     uint32
 	e      *Engine
 	s      *session
-	target string
-	part   string
+	pl     place  // where the file goes; closed by the worker
+	target string // pl.path: the key of the open transfers by path
+	part   string // name of the part file in pl.sys
 	size   uint64
 	sha    []byte
 	mode   uint32
@@ -138,21 +139,23 @@ func limitError(msg string, limit uint64) *codec.Error {
 // answers at once or, when the request carries the first chunk or
 // nothing is left to send, leaves the answer to the worker.
 func (e *Engine) putOpen(s *session, id uint32, a *codec.PutArgs) (*codec.PutResult, *codec.Error) {
-	target, cerr := checkPath(a.Path)
+	pl, cerr := openPlace(a.Root, a.Path, a.MkDirs, !a.Dir)
 	if cerr == nil && a.Dir {
 		putChunkBuf(a.Data)
-		return putDir(target, a)
+		defer pl.Close()
+		return putDir(pl, a)
 	}
 	if cerr == nil {
-		cerr = e.checkPutOpen(s, target, a)
+		cerr = e.checkPutOpen(s, pl, a)
 	}
 	if cerr != nil {
 		putChunkBuf(a.Data)
+		pl.Close()
 		return nil, cerr
 	}
-	x := &putXfer{e: e, s: s, target: target, size: a.Size, sha: bytes.Clone(a.SHA), mode: a.Mode,
-		mtime: a.Mtime, sync: a.Sync, jobs: make(chan putJob, 256)}
-	x.part = partPath(target, x.sha)
+	x := &putXfer{e: e, s: s, pl: pl, target: pl.path, size: a.Size, sha: bytes.Clone(a.SHA),
+		mode: a.Mode, mtime: a.Mtime, sync: a.Sync, jobs: make(chan putJob, 256)}
+	x.part = partPath(pl.name, x.sha)
 	have, cerr := x.openPart(a.Resume, a.MkDirs)
 	if cerr == nil && len(a.Data) > 0 && a.Offset != have {
 		x.f.Close()
@@ -161,6 +164,7 @@ func (e *Engine) putOpen(s *session, id uint32, a *codec.PutArgs) (*codec.PutRes
 	}
 	if cerr != nil {
 		putChunkBuf(a.Data)
+		pl.Close()
 		return nil, cerr
 	}
 
@@ -169,7 +173,7 @@ func (e *Engine) putOpen(s *session, id uint32, a *codec.PutArgs) (*codec.PutRes
 		e.files.puts[s] = make(map[uint32]*putXfer)
 	}
 	e.files.puts[s][x.id] = x
-	e.files.targets[target] = x
+	e.files.targets[x.target] = x
 	e.wg.Add(1)
 	go x.work(have)
 	if len(a.Data) == 0 && have < x.size {
@@ -185,7 +189,7 @@ func (e *Engine) putOpen(s *session, id uint32, a *codec.PutArgs) (*codec.PutRes
 }
 
 // checkPutOpen checks the arguments of an opening file.put.
-func (e *Engine) checkPutOpen(s *session, target string, a *codec.PutArgs) *codec.Error {
+func (e *Engine) checkPutOpen(s *session, pl place, a *codec.PutArgs) *codec.Error {
 	switch {
 	case len(a.SHA) != sha256.Size:
 		return badArgs("sha", "sha is not 32 bytes")
@@ -195,14 +199,14 @@ func (e *Engine) checkPutOpen(s *session, target string, a *codec.PutArgs) *code
 		return limitError("chunk longer than the transfer's chunk size", putChunk)
 	case len(e.files.puts[s]) >= maxPuts:
 		return limitError("too many open transfers on this connection", maxPuts)
-	case e.files.targets[target] != nil:
+	case e.files.targets[pl.path] != nil:
 		return codec.NewError(codec.CodeWrongState, "another transfer to this path is open")
 	}
 	return nil
 }
 
 // partPath is where the bytes of a transfer to target are written until
-// the file is whole.
+// the file is whole: beside it, so that a rename puts it in place.
 func partPath(target string, sha []byte) string {
 	dir, name := filepath.Split(target)
 	return filepath.Join(dir, fmt.Sprintf(".%s.tacet-%x.part", name, sha[:8]))
@@ -211,17 +215,16 @@ func partPath(target string, sha []byte) string {
 // openPart opens the part file, kept as it is with resume, and returns how
 // many bytes of the file it holds.
 func (x *putXfer) openPart(resume, mkdirs bool) (uint64, *codec.Error) {
-	dir := filepath.Dir(x.target)
 	if mkdirs {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return 0, fileError("create "+dir, err)
+		if err := x.pl.sys.MkdirAll(filepath.Dir(x.pl.name), 0o755); err != nil {
+			return 0, fileError("create the directory of "+x.target, err)
 		}
 	}
 	flags := os.O_RDWR | os.O_CREATE // read too: a resume hashes what is there
 	if !resume {
 		flags |= os.O_TRUNC
 	}
-	f, err := os.OpenFile(x.part, flags, 0o600)
+	f, err := x.pl.sys.OpenFile(x.part, flags, 0o600)
 	if err != nil {
 		return 0, fileError("open "+x.part, err)
 	}
@@ -279,6 +282,7 @@ func (x *putXfer) work(have uint64) {
 	if x.f != nil {
 		x.f.Close()
 	}
+	x.pl.Close()
 }
 
 // do writes one chunk and answers its request.
@@ -289,7 +293,7 @@ func (x *putXfer) do(j putJob) {
 		if x.f != nil {
 			x.f.Close()
 			x.f = nil
-			os.Remove(x.part)
+			x.pl.sys.Remove(x.part)
 		}
 		x.s.respond(j.id, &codec.PutResult{Xfer: x.id, Have: x.have})
 		return
@@ -333,7 +337,7 @@ func (x *putXfer) complete() *codec.Error {
 	defer x.e.post(func() { x.e.endPut(x) })
 	if !bytes.Equal(x.h.Sum(nil), x.sha) {
 		f.Close()
-		os.Remove(x.part)
+		x.pl.sys.Remove(x.part)
 		return badArgs("sha", "the file's SHA-256 does not match sha")
 	}
 	err := unix.Fchmod(int(f.Fd()), x.mode&0o7777)
@@ -344,13 +348,14 @@ func (x *putXfer) complete() *codec.Error {
 		err = cerr
 	}
 	if err == nil && x.mtime != 0 {
-		err = os.Chtimes(x.part, time.Time{}, time.Unix(0, int64(x.mtime)))
+		err = x.pl.sys.Chtimes(x.part, time.Time{}, time.Unix(0, int64(x.mtime)))
 	}
 	if err == nil {
-		err = os.Rename(x.part, x.target)
+		// A symbolic link at the target's name is replaced, not followed.
+		err = x.pl.sys.Rename(x.part, x.pl.name)
 	}
 	if err == nil && x.sync {
-		err = syncDir(filepath.Dir(x.target))
+		err = syncDir(x.pl.sys, filepath.Dir(x.pl.name))
 	}
 	if err != nil {
 		return fileError("finish "+x.target, err)
@@ -358,8 +363,8 @@ func (x *putXfer) complete() *codec.Error {
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+func syncDir(sys fileSys, dir string) error {
+	d, err := sys.OpenFile(dir, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}
@@ -370,23 +375,23 @@ func syncDir(dir string) error {
 // putDir creates a directory, or keeps one that exists, and sets its mode
 // and time. A tree is put with its files first and its directories after,
 // deepest first, so that writing the files does not change the times set.
-func putDir(target string, a *codec.PutArgs) (*codec.PutResult, *codec.Error) {
+func putDir(pl place, a *codec.PutArgs) (*codec.PutResult, *codec.Error) {
 	var err error
 	if a.MkDirs {
-		err = os.MkdirAll(target, 0o755)
-	} else if err = os.Mkdir(target, 0o755); os.IsExist(err) {
-		if st, serr := os.Stat(target); serr == nil && st.IsDir() {
+		err = pl.sys.MkdirAll(pl.name, 0o755)
+	} else if err = pl.sys.Mkdir(pl.name, 0o755); os.IsExist(err) {
+		if st, serr := pl.sys.Stat(pl.name); serr == nil && st.IsDir() {
 			err = nil
 		}
 	}
 	if err == nil {
-		err = unix.Chmod(target, a.Mode&0o7777)
+		err = pl.sys.Chmod(pl.name, goMode(a.Mode))
 	}
 	if err == nil && a.Mtime != 0 {
-		err = os.Chtimes(target, time.Time{}, time.Unix(0, int64(a.Mtime)))
+		err = pl.sys.Chtimes(pl.name, time.Time{}, time.Unix(0, int64(a.Mtime)))
 	}
 	if err != nil {
-		return nil, fileError("directory "+target, err)
+		return nil, fileError("directory "+pl.path, err)
 	}
 	return &codec.PutResult{Done: true}, nil
 }

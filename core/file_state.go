@@ -87,6 +87,12 @@ func checkPath(p []byte) (string, *codec.Error) {
 
 // fileError turns a system error into the protocol's error with the errno.
 func fileError(what string, err error) *codec.Error {
+	if isEscape(err) {
+		// The errno openat2 gives for RESOLVE_BENEATH, which is the rule.
+		ce := codec.NewError(codec.CodePermission, what+": a symbolic link or the path leads out of root")
+		ce.Detail.Errno, ce.Detail.Sys = uint32(unix.EXDEV), errnoName(unix.EXDEV)
+		return ce
+	}
 	var errno unix.Errno
 	if !errors.As(err, &errno) {
 		return codec.NewError(codec.CodeInternal, what+": "+err.Error())

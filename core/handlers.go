@@ -92,7 +92,7 @@ func (e *Engine) dispatch(s *session, id uint32, method string, a []byte) (msgp.
 		if err := decode(a, &x.stdin); err != nil {
 			return nil, err
 		}
-		return e.writeStdin(&x.stdin)
+		return e.writeStdin(s, id, &x.stdin)
 	case codec.MethodResize:
 		if err := decode(a, &x.resize); err != nil {
 			return nil, err
@@ -268,7 +268,9 @@ func (e *Engine) freeze(a *codec.FreezeArgs) (msgp.Marshaler, *codec.Error) {
 	return success(), nil
 }
 
-func (e *Engine) writeStdin(a *codec.StdinArgs) (msgp.Marshaler, *codec.Error) {
+// writeStdin queues a proc.stdin write, which is answered once its bytes
+// are in the pipe (spec/PROTOCOL.md 11.8).
+func (e *Engine) writeStdin(s *session, id uint32, a *codec.StdinArgs) (msgp.Marshaler, *codec.Error) {
 	p, cerr := e.lookup(a.Handle)
 	if cerr != nil {
 		return nil, cerr
@@ -276,7 +278,18 @@ func (e *Engine) writeStdin(a *codec.StdinArgs) (msgp.Marshaler, *codec.Error) {
 	if p.stdin == nil {
 		return nil, codec.NewError(codec.CodeWrongState, "the process has no stdin pipe")
 	}
-	if err := p.stdin.write(a.Data, a.EOF); err != nil {
+	done := func(err error) {
+		if err == nil {
+			s.respond(id, success())
+			return
+		}
+		ce := codec.NewError(codec.CodeWrongState, "stdin is closed: "+err.Error())
+		if errors.Is(err, unix.EPIPE) {
+			ce.Detail.Errno, ce.Detail.Sys = uint32(unix.EPIPE), errnoName(unix.EPIPE)
+		}
+		s.fail(id, ce)
+	}
+	if err := p.stdin.write(a.Data, a.EOF, done); err != nil {
 		if err == errStdinBacklog {
 			ce := codec.NewError(codec.CodeLimit, "stdin backlog full: the process is not reading")
 			ce.Detail.Limit = maxStdinBacklog
@@ -284,7 +297,7 @@ func (e *Engine) writeStdin(a *codec.StdinArgs) (msgp.Marshaler, *codec.Error) {
 		}
 		return nil, codec.NewError(codec.CodeWrongState, "stdin is closed")
 	}
-	return success(), nil
+	return nil, nil
 }
 
 func (e *Engine) resize(a *codec.ResizeArgs) (msgp.Marshaler, *codec.Error) {

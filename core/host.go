@@ -21,7 +21,7 @@ func (e *Engine) hostInfo() *codec.HostInfo {
 		Version: e.cfg.Version, Revision: e.cfg.Revision, Instance: e.cfg.Instance,
 		BootID: readTrim("/proc/sys/kernel/random/boot_id"), CPUs: uint32(runtime.NumCPU()),
 		PID: uint32(os.Getpid()), UID: uint32(os.Getuid()), Containment: e.Containment(),
-		Methods: served,
+		Methods: served, Exe: []byte(e.cfg.Exe),
 	}
 	hi.Host, _ = os.Hostname()
 	var u unix.Utsname

@@ -3,6 +3,7 @@
 package core
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"sync"
@@ -14,23 +15,36 @@ const maxStdinBacklog = 16 << 20
 
 var errStdinBacklog = errors.New("stdin backlog full")
 
+// errStdinGone answers the writes still queued when the process is gone.
+var errStdinGone = errors.New("the process is gone")
+
 // stdinPipe writes to a child's stdin from its own goroutine, so that a
 // child that does not read never blocks the loop. Data is written in the
-// order it was queued; close happens after the last byte.
+// order it was queued; close happens after the last byte. Each write is
+// answered once its bytes are in the pipe, which is the flow control of
+// proc.stdin.
 type stdinPipe struct {
 	f *os.File
 
 	mu      sync.Mutex
-	queue   [][]byte
+	queue   []stdinChunk
 	queued  int
 	closing bool
 	running bool
 }
 
+// stdinChunk is one queued write and how to answer it: done is called
+// once, from the pipe's goroutine, with nil when the bytes are in the
+// pipe or with why they never will be.
+type stdinChunk struct {
+	data []byte
+	done func(error)
+}
+
 func newStdinPipe(f *os.File) *stdinPipe { return &stdinPipe{f: f} }
 
-// write queues data, and with eof a close after it.
-func (p *stdinPipe) write(data []byte, eof bool) error {
+// write queues data, and with eof a close after it; done answers it.
+func (p *stdinPipe) write(data []byte, eof bool, done func(error)) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closing {
@@ -39,10 +53,8 @@ func (p *stdinPipe) write(data []byte, eof bool) error {
 	if p.queued+len(data) > maxStdinBacklog {
 		return errStdinBacklog
 	}
-	if len(data) > 0 {
-		p.queue = append(p.queue, append([]byte(nil), data...))
-		p.queued += len(data)
-	}
+	p.queue = append(p.queue, stdinChunk{data: bytes.Clone(data), done: done})
+	p.queued += len(data)
 	p.closing = eof
 	if !p.running {
 		p.running = true
@@ -65,29 +77,48 @@ func (p *stdinPipe) run() {
 			}
 			return
 		}
-		data := p.queue[0]
+		c := p.queue[0]
 		p.queue = p.queue[1:]
 		p.mu.Unlock()
 
-		_, err := p.f.Write(data)
+		var err error
+		if len(c.data) > 0 {
+			_, err = p.f.Write(c.data)
+		}
+		var dropped []stdinChunk
 		p.mu.Lock()
-		p.queued -= len(data)
+		p.queued -= len(c.data)
 		if err != nil {
 			// The child closed its end: drop what is queued.
+			dropped = p.queue
 			p.queue, p.queued, p.closing = nil, 0, true
 		}
 		p.mu.Unlock()
+		answer(c, err)
+		for _, d := range dropped {
+			answer(d, err)
+		}
+	}
+}
+
+func answer(c stdinChunk, err error) {
+	if c.done != nil {
+		c.done(err)
 	}
 }
 
 // abandon closes the pipe whatever is queued, when the process is gone.
 func (p *stdinPipe) abandon() {
 	p.mu.Lock()
+	dropped := p.queue
 	p.queue, p.queued = nil, 0
 	wasClosing := p.closing
 	p.closing = true
 	running := p.running
 	p.mu.Unlock()
+	for _, d := range dropped {
+		answer(d, errStdinGone)
+	}
 	if !running && !wasClosing {
 		p.f.Close()
 	}

@@ -77,6 +77,8 @@ type event struct {
 	state  *codec.State
 	exit   *codec.Exit
 	failed *codec.Failed
+	file   *codec.File
+	fend   *codec.FileEnd
 }
 
 // dial connects to addr with d's key and starts the reader; the
@@ -234,6 +236,12 @@ func parseEvent(id uint32, body []byte) (event, boxKey, error) {
 	case codec.EventFailed:
 		ev.failed = new(codec.Failed)
 		m = ev.failed
+	case codec.EventFile:
+		ev.file = new(codec.File)
+		m, key = ev.file, subBox(id)
+	case codec.EventFileEnd:
+		ev.fend = new(codec.FileEnd)
+		m, key = ev.fend, subBox(id)
 	default:
 		return ev, boxKey{sub: ^uint32(0)}, nil
 	}

@@ -72,3 +72,33 @@ func TestStdinNotRead(t *testing.T) {
 		}
 	}
 }
+
+// TestStdinAnsweredWhenWritten checks that proc.stdin is its own flow
+// control: a write larger than the pipe holds, to a child that does not
+// read, stays unanswered while the child lives (a host.info sent after
+// it is answered meanwhile), and is answered with WRONG_STATE once the
+// child is killed.
+func TestStdinAnsweredWhenWritten(t *testing.T) {
+	d := startDaemon(t)
+	c := dial(t, d, d.tcp)
+	r := c.start(&codec.StartArgs{Argv: argv("sleep", "30"), Stdin: codec.StdinSpec{Mode: "pipe"}})
+	var pc *pendingCall
+	for range 4 { // 1 MiB in all; the last one cannot fit in the pipe
+		var err error
+		pc, err = c.send(codec.MethodStdin, &codec.StdinArgs{Handle: r.Handle,
+			Data: bytes.Repeat([]byte("z"), 256<<10)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.mustCall(codec.MethodHostInfo, nil, nil)
+	if _, cerr, err := pc.wait(300 * time.Millisecond); err == nil {
+		t.Fatalf("a write the child never read was answered: %v", cerr)
+	}
+	c.signal(r.Handle, 9, true)
+	c.waitExit(r.Handle, eventTimeout)
+	_, cerr, err := pc.wait(5 * time.Second)
+	if err != nil || cerr == nil || cerr.Code != codec.CodeWrongState {
+		t.Errorf("the write after the child died: %v, %v; want WRONG_STATE", cerr, err)
+	}
+}

@@ -133,6 +133,14 @@ func (k *Key) WriteFile(path string) error {
 	return nil
 }
 
+// AppendText appends the key's text, as in a key file without the
+// newline, to b. It is the secret itself: it is for handing the key to a
+// process of our own through a pipe, never for logs, argv or the
+// environment.
+func (k *Key) AppendText(b []byte) []byte {
+	return hex.AppendEncode(b, k.psk[:])
+}
+
 // ID returns the key id: the first 8 bytes of SHA-256 of the key, in hex.
 // It identifies the key in HELLO and in logs and reveals nothing of it.
 func (k *Key) ID() string { return k.id }

@@ -6,11 +6,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"gitlab.com/tacet/tacet/client"
+	"gitlab.com/tacet/tacet/client/chain"
 )
 
 // put and get: files to and from every host of -w at once, with a
@@ -19,6 +22,7 @@ import (
 func cmdPut(ctx context.Context, t *cli, args []string) int {
 	fs := newFlags("put")
 	sync := fs.Bool("sync", false, "have each daemon flush the files to disk before reporting them done")
+	chained := fs.Bool("chain", false, "send the file once, to the first host, whose relay forwards it to the next, and so on; one regular file only")
 	if err := t.parseFlags(fs, args); err != nil {
 		return helpOrFail(t, err)
 	}
@@ -26,6 +30,9 @@ func cmdPut(ctx context.Context, t *cli, args []string) int {
 		return t.fail(usagef("put takes LOCAL and REMOTE"))
 	}
 	local, remote := fs.Arg(0), fs.Arg(1)
+	if *chained {
+		return t.putChain(ctx, local, remote, *sync)
+	}
 	return t.transfer(ctx, "put", func(g *client.Group, opts []client.FileOption) ([]client.TransferResult, []error) {
 		opts = append(opts, client.WithSync(*sync))
 		return g.Put(ctx, local, func(int) string { return remote }, opts...)
@@ -149,4 +156,56 @@ func byteSize(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
+
+// putChain puts one file to every host through a chain of relays, in
+// the order of -w, and reports each host as transfer does.
+func (t *cli) putChain(ctx context.Context, local, remote string, sync bool) int {
+	key, err := client.LoadKey(t.dialOptions()...)
+	if err != nil {
+		return t.fail(err)
+	}
+	if key == nil {
+		return t.fail(usagef("put --chain needs a key to hand to the relays"))
+	}
+	hops := make([]chain.Hop, len(t.opts.hosts))
+	for i, h := range t.opts.hosts {
+		if h == "" || strings.HasPrefix(h, "unix://") {
+			return t.fail(usagef("put --chain needs network addresses in -w, which every host can reach"))
+		}
+		hops[i] = chain.Hop{Addr: h, Key: key, Path: remote}
+	}
+
+	start := time.Now()
+	pl := &progressLine{w: t.stderr, hosts: len(hops), per: make([]client.Progress, len(hops)),
+		start: start, on: isTerminal(t.stderr) && !t.opts.json}
+	var size int64
+	if st, err := os.Stat(local); err == nil {
+		size = st.Size()
+	}
+	progress := func(sent int64) {
+		pl.update(client.Progress{Files: 1, Bytes: size, BytesDone: sent, Sent: sent})
+	}
+	res, st, err := chain.Put(ctx, hops, local, chain.Options{Dial: t.dialOptions(),
+		FrameMAC: t.opts.frameMAC, Sync: sync, Progress: progress})
+	pl.finish()
+	if err != nil {
+		return t.fail(err)
+	}
+
+	status, done := 0, 0
+	for i, r := range res {
+		name := hostName(t.opts.hosts[i])
+		if r.Err != nil {
+			fmt.Fprintf(t.stdout, "%s: put failed: %s\n", name, shortError(r.Err, name))
+			status = 1
+			continue
+		}
+		done++
+		fmt.Fprintf(t.stdout, "%s: 1 files, 0 dirs, %s\n", name, byteSize(st.Size))
+	}
+	el := time.Since(start)
+	fmt.Fprintf(t.stdout, "put: %d/%d hosts in %v by a chain, %s sent, %s/s to each\n", done, len(hops),
+		el.Round(time.Millisecond), byteSize(st.Sent), byteSize(int64(float64(st.Size)/max(el.Seconds(), 1e-9))))
+	return status
 }

@@ -74,7 +74,7 @@ func init() {
 		"certgen": {cmdCertgen, "certgen [--hosts H1,H2] [DIR]", "write a self-signed certificate for a tls:// tacetd and print its pin"},
 		"keygen":  {cmdKeygen, "keygen [--force] [PATH]", "write a new key (default " + defaultKeyPathText() + ")"},
 		"help":    {cmdHelp, "help", "show this help"},
-		"put":     {cmdPut, "put [--sync] LOCAL REMOTE", "copy a file or tree to REMOTE on every host, resuming an interrupted copy"},
+		"put":     {cmdPut, "put [--sync] [--chain] LOCAL REMOTE", "copy a file or tree to REMOTE on every host, resuming an interrupted copy"},
 		"get":     {cmdGet, "get REMOTE LOCALDIR", "copy a file or tree from every host into LOCALDIR/HOST/"},
 
 		// Putting tacetd on hosts over ssh (deploy.go, undeploy.go).

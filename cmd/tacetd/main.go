@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"gitlab.com/tacet/tacet/client/chain"
 	"gitlab.com/tacet/tacet/core"
 	"gitlab.com/tacet/tacet/core/keeper"
 )
@@ -20,6 +21,14 @@ func main() {
 	if len(os.Args) == 2 && os.Args[1] == core.KeeperArg {
 		// The output keeper, started by the daemon; see core/keeper.
 		if err := keeper.Run(os.Stdin); err != nil {
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) == 2 && os.Args[1] == chain.Arg {
+		// A relay of a chain put, started by a controller; see client/chain.
+		if err := chain.Run(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "tacetd:", err)
 			os.Exit(1)
 		}
 		return

@@ -47,7 +47,7 @@ func run(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	eng, err := core.New(core.Config{KeeperExe: exe,
+	eng, err := core.New(core.Config{KeeperExe: exe, Exe: exe,
 		StateDir: cfg.stateDir, MemBudget: cfg.memBudget, DiskBudget: cfg.diskBudget,
 		Version: version, Revision: revision(), KillOnExit: cfg.onExit == "kill", Retention: cfg.retention,
 		ClockShift: shift, ChildCPUs: childCPUs, ResetSched: cfg.nice != 0 || cfg.idle,

@@ -77,6 +77,21 @@ var sections = []section{
 		table: writeIdle,
 	},
 	samplingSection,
+	{
+		bench: "BenchmarkPutBroadcast",
+		about: "One file put to 8 loopback daemons through a chain of relays (tacet put --chain), against " +
+			"putting it to each directly in parallel. Copies: bytes the controller wrote to its sockets " +
+			"(/proc/self/io wchar) over the file's size. On loopback no uplink limits the direct put, so the " +
+			"time ratio is what the relays cost; the copies are what a chain saves on a real uplink. Spread: min – max.",
+		rows: []row{
+			{label: "time per put", value: "chain-ms", base: "direct-ms", unit: "ms",
+				ratio: "chain/direct", lo: "chain/direct-min", hi: "chain/direct-max",
+				target: "(informative)", check: "chain/direct", met: atLeast(0)},
+			{label: "copies sent by the controller", value: "chain-copies", base: "direct-copies",
+				unit: "copies", ratio: "chain/direct-copies", target: "chain ≤ 1.2 copies",
+				check: "chain-copies", met: atMost(1.2)},
+		},
+	},
 	peerSections[0], peerSections[1], peerSections[2],
 	{
 		bench: "BenchmarkSyncStart",
