@@ -444,6 +444,9 @@ class PutArgs:
     o: int = _f(U)
     d: bytes = _f(B)
     abort: bool = _f(Q)
+    mkdirs: bool = _f(Q)
+    dir: bool = _f(Q)
+    root: bytes = _f(B)
 
 
 @dataclass
@@ -452,6 +455,8 @@ class GetArgs:
     path: bytes = _f(B)
     o: int = _f(U)
     credit: int = _f(U)
+    list: bool = _f(Q)
+    root: bytes = _f(B)
 
 
 @dataclass
@@ -846,11 +851,22 @@ class PutResult:
 
 
 @dataclass
+class FileEntry:
+    """One file or directory of a listed tree (file.get with `list`)."""
+    path: bytes = _f(B)
+    dir: bool = _f(Q)
+    size: int = _f(U)
+    mode: int = _f(U)
+    mtime: int = _f(U)
+
+
+@dataclass
 class GetResult:
     x: int = _f(U)
     size: int = _f(U)
     mode: int = _f(U)
     mtime: int = _f(U)
+    files: List[FileEntry] = _l(FileEntry)
 
 
 @dataclass

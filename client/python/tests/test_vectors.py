@@ -156,6 +156,23 @@ class VectorTest(unittest.TestCase):
                     rec = T.from_wire(T.EVENTS[body["k"]], body)
                     self.assertEqual(rec.k, body["k"])
 
+    def test_file_vectors_typed(self):
+        """The tree keys of file.put and file.get (11.16, 11.17) decode
+        into their fields, not as skipped unknown keys."""
+        def body(name):
+            with open(os.path.join(daemons.VECTORS, name + ".bin"), "rb") as f:
+                return P.decode_payload(f.read()[4:])[2]
+        put = T.from_wire(T.PutArgs, body("request-file.put")["a"])
+        self.assertEqual((put.mkdirs, put.dir, put.root, put.resume), (True, False, b"", True))
+        get = T.from_wire(T.GetArgs, body("request-file.get")["a"])
+        self.assertEqual((get.list, get.root, get.o), (False, b"", 5368721465))
+        res = T.from_wire(T.GetResult, body("response-file.get")["r"])
+        self.assertEqual([(e.path, e.dir, e.mode) for e in res.files],
+                         [(b"", True, 0o755), (b"bin", True, 0o700), (b"bin/run.\xff", False, 0o4755)])
+        self.assertEqual(res.files[2].size, 5368721465)
+        self.assertEqual(list(T.to_wire(T.PutArgs()))[-3:], ["mkdirs", "dir", "root"])
+        self.assertEqual(list(T.to_wire(T.GetArgs()))[-2:], ["list", "root"])
+
     def test_decoder_refuses(self):
         import msgpack
         bad = [
