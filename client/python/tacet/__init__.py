@@ -8,7 +8,8 @@ sans-I/O protocol core, `tacet.protocol`. Records are dataclasses in
 `tacet.types`; exceptions in `tacet.errors`.
 """
 
-from . import aio, errors, protocol, types
+from . import aio, errors, files, protocol, types
+from .files import TransferResult
 from .aio import AsyncFollower, ClockEstimate, Completed, GroupError, GroupResult, build_start_args
 from .blocking import (Client, Follower, Group, Output, Process, Samples, SyncStart, connect,
                        follow)

@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
+import io
 import os
+import posixpath
 import signal as _signal
 import socket
 import struct
@@ -28,14 +30,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
+from . import files as F
 from . import protocol as P
 from . import types as T
-from .errors import (ConnectionLost, NotFound, OutputGap, ProtocolError, TacetError,
+from .errors import (BadArgs, ConnectionLost, NotFound, OutputGap, ProtocolError, TacetError,
                      Unauthenticated, Unsupported, SpawnFailed)
 
 DEFAULT_WINDOW = 1 << 20
 DEFAULT_PORT = 7340
 READ_MAX = 262144
+# The first capability version whose daemons confine a file transfer
+# beneath its `root` (11.16); an older one ignores the key.
+CAPVER_FILE_ROOT = 3
 
 Pathish = Union[str, bytes, os.PathLike]
 
@@ -758,6 +764,13 @@ class AsyncClient:
         """Send one request and return its decoded result (None for `{}`);
         raise the daemon's error as a TacetError naming host and method.
         `hook(result)` runs in the reader as the response arrives."""
+        fut = self._begin(method, args, hook)
+        if self._writer.transport.get_write_buffer_size() > (1 << 20):
+            await self._writer.drain()
+        return await fut
+
+    def _begin(self, method: str, args=None, hook=None) -> asyncio.Future:
+        """Send one request now; the future of its result, as `call`'s."""
         if self._proto.state != "ready":
             if hook is not None:
                 hook(None)
@@ -771,9 +784,7 @@ class AsyncClient:
             raise
         self._calls[id_] = (fut, hook)
         self._flush()
-        if self._writer.transport.get_write_buffer_size() > (1 << 20):
-            await self._writer.drain()
-        return await fut
+        return fut
 
     async def _handshake(self, timeout):
         self._proto.initiate()
@@ -942,48 +953,119 @@ class AsyncClient:
     # -- files -----------------------------------------------------------
 
     async def put_file(self, data_or_path, remote_path: Pathish, mode: Optional[int] = None,
-                       mtime: Optional[int] = None, resume: bool = False,
-                       sync: bool = False) -> T.PutResult:
-        """Copy a local file (a path) or bytes to `remote_path` (file.put)."""
+                       mtime: Optional[int] = None, resume: Optional[bool] = None,
+                       sync: bool = False, mkdirs: bool = False, root: Pathish = b"") -> T.PutResult:
+        """Copy a local file (a path) or bytes to `remote_path` (file.put),
+        in chunks under the daemon's credit: a file is read piece by
+        piece, never whole. A local file keeps its mode and mtime unless
+        given. `resume` (default: for files over 64 KiB) continues from the
+        part file an interrupted put of the same bytes left. `mkdirs`
+        creates missing parents; `root` confines the put beneath it
+        (11.16). The PutResult that reported the file done."""
         await self._require("file.put")
         if isinstance(data_or_path, (bytes, bytearray, memoryview)):
             data = bytes(data_or_path)
-            mode = 0o644 if mode is None else mode
-            mtime = mtime or 0
+            e = F.PutEntry(local=b"", rel=b"", dir=False, size=len(data),
+                           mode=0o644 if mode is None else mode, mtime=mtime or 0,
+                           sha=hashlib.sha256(data).digest())
+            src = io.BytesIO(data)
         else:
-            with open(data_or_path, "rb") as f:
-                data = f.read()
-            st = os.stat(data_or_path)
-            mode = (st.st_mode & 0o7777) if mode is None else mode
-            mtime = st.st_mtime_ns if mtime is None else mtime
-        sha = hashlib.sha256(data).digest()
-        r = await self.call("file.put", T.PutArgs(x=0, path=T.as_bytes(remote_path), size=len(data),
-                                                  sha=sha, mode=mode, mtime=mtime, resume=resume,
-                                                  sync=sync, o=0, d=b""))
-        x, off = r.x, r.have
-        chunk = max(1, min(r.chunk or 65536, self.maxf - 1024))
-        window = max(r.credit, chunk)
-        inflight: collections.deque = collections.deque()
-        while not r.done:
-            while off < len(data) and sum(n for n, _ in inflight) < window:
-                d = data[off:off + chunk]
-                fut = asyncio.ensure_future(self.call("file.put", T.PutArgs(x=x, o=off, d=d)))
-                inflight.append((len(d), fut))
-                off += len(d)
-            if not inflight:
-                break
-            _, fut = inflight.popleft()
-            r = await fut
-        for _, fut in inflight:
-            r = await fut
+            path = os.fsencode(data_or_path)
+            st = os.stat(path)
+            e = F.PutEntry(local=path, rel=b"", dir=False, size=st.st_size,
+                           mode=(st.st_mode & 0o7777) if mode is None else mode,
+                           mtime=st.st_mtime_ns if mtime is None else mtime,
+                           sha=await asyncio.to_thread(F.hash_file, path))
+            src = open(path, "rb")
+        with src:
+            if resume is None:
+                resume = e.size > F.SMALL_FILE
+            r, _ = await self._put_one(e, src, T.as_bytes(remote_path), T.as_bytes(root),
+                                       resume, sync, mkdirs)
         return r
 
-    async def get_file(self, remote_path: Pathish, window: Optional[int] = None):
-        """(GetResult, bytes, FileEnd) of a remote file (file.get); the
-        SHA-256 is checked."""
-        await self._require("file.get")
-        window = window or DEFAULT_WINDOW
+    async def _put_one(self, e: F.PutEntry, src, target: bytes, root: bytes, resume: bool,
+                       sync: bool, mkdirs: bool):
+        """Send one file read from src (a seekable binary file) to target:
+        (the last PutResult, bytes of file data sent). With resume the
+        opening request asks where the daemon's part file ends; else it
+        carries the first bytes, so that a small file takes one round trip."""
+        a = T.PutArgs(x=0, path=target, size=e.size, sha=e.sha, mode=e.mode, mtime=e.mtime,
+                      resume=resume, sync=sync, mkdirs=mkdirs, root=root)
+        if not resume:
+            a.d = src.read(min(e.size, F.SMALL_FILE))
+            if len(a.d) < min(e.size, F.SMALL_FILE):
+                raise TacetError("put %r: the local file is shorter than %d bytes" % (target, e.size))
+        r = await self.call("file.put", a)
+        sent = len(a.d)
+        if r.done:
+            return r, sent
+        chunk = max(4096, min(r.chunk or 65536, self.maxf - 1024))
+        credit = max(r.credit, chunk)
+        off, held = r.have, 0
+        src.seek(off)
+        inflight: collections.deque = collections.deque()
+        try:
+            while True:
+                while off < e.size and held < credit:
+                    d = src.read(min(chunk, e.size - off))
+                    if not d:
+                        raise TacetError("put %r: the local file ended at %d of %d bytes"
+                                         % (target, off, e.size))
+                    inflight.append((len(d), self._begin("file.put", T.PutArgs(x=r.x, o=off, d=d))))
+                    off, held, sent = off + len(d), held + len(d), sent + len(d)
+                if self._writer.transport.get_write_buffer_size() > (1 << 20):
+                    await self._writer.drain()
+                if not inflight:
+                    raise ProtocolError("file.put %r: the daemon did not report the file done"
+                                        % (target,), host=self.host)
+                n, fut = inflight.popleft()
+                r = await fut
+                held -= n
+                if r.done:
+                    return r, sent
+        finally:
+            for _, fut in inflight:  # answered with errors after a failure: not waited for
+                if not fut.done():
+                    fut.cancel()
+                elif not fut.cancelled():
+                    fut.exception()
 
+    async def put(self, local: Pathish, remote: Pathish, sync: bool = False) -> F.TransferResult:
+        """Copy `local`, a file or a directory tree, to the absolute path
+        `remote`, creating missing parents, keeping modes and mtimes; every
+        file checked by its SHA-256 and streamed in chunks. A tree's files
+        are put with `remote` as their root, so the daemon refuses any
+        name or symbolic link that would lead out of it; links and special
+        files inside the local tree are skipped. An interrupted put resumes
+        where the daemon's part files end when called again."""
+        await self._require("file.put")
+        target = F.clean_remote(remote)
+        entries, tree = await asyncio.to_thread(F.plan_put, local)
+        root = b""
+        if tree:
+            self._check_root("put")
+            root = target
+        res = F.TransferResult()
+        for e in entries:
+            path = target if not e.rel else target + b"/" + e.rel
+            if e.dir:
+                await self.call("file.put", T.PutArgs(path=path, mode=e.mode, mtime=e.mtime,
+                                                      mkdirs=True, dir=True, root=root))
+                res.dirs += 1
+                continue
+            with open(os.open(e.local, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as src:
+                _, sent = await self._put_one(e, src, path, root, e.size > F.SMALL_FILE, sync, True)
+            res.files, res.bytes, res.sent = res.files + 1, res.bytes + e.size, res.sent + sent
+        return res
+
+    def _check_root(self, what):
+        cv = self.welcome.cv if self.welcome is not None else 0
+        if cv < CAPVER_FILE_ROOT:
+            raise Unsupported("%s: the daemon's capability version %d cannot confine a tree (%d needed)"
+                              % (what, cv, CAPVER_FILE_ROOT), host=self.host)
+
+    async def _open_get(self, args: T.GetArgs, window: int) -> "_FileGet":
         def hook(res):
             self._subscribing -= 1
             if res is None:
@@ -992,8 +1074,15 @@ class AsyncClient:
             self._register(res.x, g)
             return g
         self._subscribing += 1
-        g = await self.call("file.get", T.GetArgs(x=0, path=T.as_bytes(remote_path), o=0,
-                                                  credit=window), hook)
+        return await self.call("file.get", args, hook)
+
+    async def get_file(self, remote_path: Pathish, window: Optional[int] = None):
+        """(GetResult, bytes, FileEnd) of a remote file (file.get), held in
+        memory; the SHA-256 is checked. `get` streams to a local file."""
+        await self._require("file.get")
+        window = window or DEFAULT_WINDOW
+        g = await self._open_get(T.GetArgs(x=0, path=T.as_bytes(remote_path), o=0, credit=window),
+                                 window)
         parts = []
         while True:
             rec = await g.next()
@@ -1004,6 +1093,107 @@ class AsyncClient:
         if rec is None or hashlib.sha256(data).digest() != rec.sha:
             raise ProtocolError("file.get %r: SHA-256 mismatch" % (remote_path,), host=self.host)
         return g.res, data, rec
+
+    async def list_files(self, remote: Pathish) -> List[T.FileEntry]:
+        """The tree at `remote` (file.get with list): the path itself, then
+        its directories and regular files, parents first."""
+        await self._require("file.get")
+        r = await self.call("file.get", T.GetArgs(path=F.clean_remote(remote), list=True))
+        return r.files
+
+    async def get(self, remote: Pathish, local_dir: Pathish,
+                  window: int = F.GET_WINDOW) -> F.TransferResult:
+        """Copy the file or tree at the absolute path `remote` into
+        `local_dir`, under remote's last name, with modes and mtimes, each
+        file streamed to disk through a part file and checked by its
+        SHA-256. A get resumes from the part file an interrupted one left.
+        A listing that names a path leaving the tree is refused before
+        anything is fetched; nothing is written outside local_dir, not even
+        through a symbolic link already there; a tree's files are read with
+        `remote` as their root, so the daemon follows no link out of it."""
+        src = F.clean_remote(remote)
+        files = await self.list_files(src)
+        F.check_listing(files, remote)
+        base = posixpath.basename(src)
+        if not base:
+            raise ValueError("get: %r has no name to copy it under" % (remote,))
+        root = b""
+        if files and files[0].path == b"" and files[0].dir:
+            self._check_root("get")
+            root = src
+        res = F.TransferResult()
+        with F.LocalRoot(local_dir) as dst:
+            for e in files:
+                rel = base if not e.path else base + b"/" + e.path
+                if e.dir:
+                    os.close(dst.open_dir(rel, create=True))
+                    continue
+                path = src if not e.path else src + b"/" + e.path
+                sent = await self._get_one(path, root, dst, rel, window)
+                res.files, res.bytes, res.sent = res.files + 1, res.bytes + e.size, res.sent + sent
+            # Directories last, deepest first, so that their times stay as set.
+            for e in reversed(files):
+                if e.dir:
+                    dst.set_dir(base if not e.path else base + b"/" + e.path, e.mode, e.mtime)
+                    res.dirs += 1
+        return res
+
+    async def _get_one(self, remote: bytes, root: bytes, dst: F.LocalRoot, rel: bytes,
+                       window: int) -> int:
+        """Fetch one file into rel beneath dst through its part file,
+        continuing after what the part file holds; the bytes received."""
+        parent, _, name = rel.rpartition(b"/")
+        dfd = dst.open_dir(parent, create=True)
+        try:
+            part = F.part_name(name)
+            fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=dfd)
+            with open(fd, "r+b") as f:
+                h = hashlib.sha256()
+                have = 0
+                while True:
+                    b = f.read(1 << 20)
+                    if not b:
+                        break
+                    h.update(b)
+                    have += len(b)
+                try:
+                    g = await self._open_get(T.GetArgs(path=remote, o=have, credit=window, root=root),
+                                             window)
+                except BadArgs:
+                    if have:  # e.g. a part file longer than the file: start again next time
+                        os.unlink(part, dir_fd=dfd)
+                    raise
+                off, recv = have, 0
+                while True:
+                    rec = await g.next()
+                    if rec is None:
+                        raise ProtocolError("file.get %r: the transfer ended without fileend"
+                                            % (remote,), host=self.host)
+                    if isinstance(rec, T.FileEnd):
+                        break
+                    if rec.o != off:
+                        raise ProtocolError("file.get %r: file event at offset %d, want %d"
+                                            % (remote, rec.o, off), host=self.host)
+                    # TODO: the write runs on the event loop; a slow local
+                    # disk stalls the connection's other work meanwhile.
+                    f.write(rec.d)
+                    h.update(rec.d)
+                    off, recv = off + len(rec.d), recv + len(rec.d)
+                if rec.changed:
+                    raise TacetError("file.get %r: the file changed while it was read" % (remote,),
+                                     host=self.host)
+                if h.digest() != rec.sha or off != g.res.size:
+                    f.truncate(0)
+                    raise ProtocolError("file.get %r: the bytes received do not match the daemon's "
+                                        "SHA-256" % (remote,), host=self.host)
+                f.flush()
+                os.fchmod(f.fileno(), g.res.mode & 0o7777)
+                os.utime(f.fileno(), ns=(g.res.mtime, g.res.mtime))
+            os.rename(part, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+            return recv
+        finally:
+            os.close(dfd)
 
     # -- life ------------------------------------------------------------
 

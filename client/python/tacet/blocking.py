@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from . import aio
 from . import types as T
+from .files import TransferResult
 from .aio import ClockEstimate, Completed, GroupError, GroupResult
 
 
@@ -365,12 +366,27 @@ class Client:
         return Samples(self._lt, self._run(self._a.sample_subscribe(period, **kw)))
 
     def put_file(self, data_or_path, remote_path, **kw) -> T.PutResult:
-        """Copy bytes or a local file to `remote_path` (file.put); mode=, mtime=, resume=, sync=. PutResult."""
+        """Copy bytes or a local file to `remote_path` (file.put), streamed in
+        chunks; mode=, mtime=, resume=, sync=, mkdirs=, root=. PutResult."""
         return self._run(self._a.put_file(data_or_path, remote_path, **kw))
 
     def get_file(self, remote_path, **kw):
-        """(GetResult, bytes, FileEnd) of a remote file (file.get), SHA-256 checked."""
+        """(GetResult, bytes, FileEnd) of a remote file (file.get), in memory, SHA-256 checked."""
         return self._run(self._a.get_file(remote_path, **kw))
+
+    def put(self, local, remote, **kw) -> TransferResult:
+        """Copy a local file or tree to the absolute path `remote`, confined
+        beneath it, modes and mtimes kept, resumable; sync=. TransferResult."""
+        return self._run(self._a.put(local, remote, **kw))
+
+    def get(self, remote, local_dir, **kw) -> TransferResult:
+        """Copy the remote file or tree at `remote` into `local_dir` under its
+        last name, streamed, resumable, written only beneath local_dir. TransferResult."""
+        return self._run(self._a.get(remote, local_dir, **kw))
+
+    def list_files(self, remote) -> List[T.FileEntry]:
+        """The tree at `remote` (file.get with list), parents first."""
+        return self._run(self._a.list_files(remote))
 
     def close(self):
         """Close the connection (and its event loop thread)."""
