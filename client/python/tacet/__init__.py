@@ -9,7 +9,7 @@ sans-I/O protocol core, `tacet.protocol`. Records are dataclasses in
 """
 
 from . import aio, errors, files, protocol, types
-from .files import TransferResult
+from .files import Progress, TransferResult
 from .aio import AsyncFollower, ClockEstimate, Completed, GroupError, GroupResult, build_start_args
 from .blocking import (Client, Follower, Group, Output, Process, Samples, SyncStart, connect,
                        follow)

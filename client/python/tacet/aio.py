@@ -981,11 +981,11 @@ class AsyncClient:
             if resume is None:
                 resume = e.size > F.SMALL_FILE
             r, _ = await self._put_one(e, src, T.as_bytes(remote_path), T.as_bytes(root),
-                                       resume, sync, mkdirs)
+                                       resume, sync, mkdirs, F.Tracker(None, 1, e.size))
         return r
 
     async def _put_one(self, e: F.PutEntry, src, target: bytes, root: bytes, resume: bool,
-                       sync: bool, mkdirs: bool):
+                       sync: bool, mkdirs: bool, t: F.Tracker):
         """Send one file read from src (a seekable binary file) to target:
         (the last PutResult, bytes of file data sent). With resume the
         opening request asks where the daemon's part file ends; else it
@@ -998,6 +998,7 @@ class AsyncClient:
                 raise TacetError("put %r: the local file is shorter than %d bytes" % (target, e.size))
         r = await self.call("file.put", a)
         sent = len(a.d)
+        t.add(r.have, len(a.d))
         if r.done:
             return r, sent
         chunk = max(4096, min(r.chunk or 65536, self.maxf - 1024))
@@ -1022,6 +1023,7 @@ class AsyncClient:
                 n, fut = inflight.popleft()
                 r = await fut
                 held -= n
+                t.add(n, n)
                 if r.done:
                     return r, sent
         finally:
@@ -1031,14 +1033,16 @@ class AsyncClient:
                 elif not fut.cancelled():
                     fut.exception()
 
-    async def put(self, local: Pathish, remote: Pathish, sync: bool = False) -> F.TransferResult:
+    async def put(self, local: Pathish, remote: Pathish, sync: bool = False,
+                  progress: Optional[Callable[[F.Progress], None]] = None) -> F.TransferResult:
         """Copy `local`, a file or a directory tree, to the absolute path
         `remote`, creating missing parents, keeping modes and mtimes; every
         file checked by its SHA-256 and streamed in chunks. A tree's files
         are put with `remote` as their root, so the daemon refuses any
         name or symbolic link that would lead out of it; links and special
         files inside the local tree are skipped. An interrupted put resumes
-        where the daemon's part files end when called again."""
+        where the daemon's part files end when called again. `progress`
+        is called with a Progress after each chunk is acknowledged."""
         await self._require("file.put")
         target = F.clean_remote(remote)
         entries, tree = await asyncio.to_thread(F.plan_put, local)
@@ -1047,6 +1051,8 @@ class AsyncClient:
             self._check_root("put")
             root = target
         res = F.TransferResult()
+        t = F.Tracker(progress, sum(1 for e in entries if not e.dir),
+                      sum(e.size for e in entries))
         for e in entries:
             path = target if not e.rel else target + b"/" + e.rel
             if e.dir:
@@ -1055,7 +1061,8 @@ class AsyncClient:
                 res.dirs += 1
                 continue
             with open(os.open(e.local, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as src:
-                _, sent = await self._put_one(e, src, path, root, e.size > F.SMALL_FILE, sync, True)
+                _, sent = await self._put_one(e, src, path, root, e.size > F.SMALL_FILE, sync, True, t)
+            t.file_done()
             res.files, res.bytes, res.sent = res.files + 1, res.bytes + e.size, res.sent + sent
         return res
 
@@ -1075,6 +1082,17 @@ class AsyncClient:
             return g
         self._subscribing += 1
         return await self.call("file.get", args, hook)
+
+    def _cancel_get(self, g: "_FileGet") -> None:
+        """Stop a transfer given up before its fileend; its events stop
+        after the answer (11.17), which nobody waits for."""
+        if self._subs.pop(g.x, None) is None:
+            return  # ended, or the connection is gone
+        try:
+            fut = self._begin("file.get", T.GetArgs(x=g.x))
+        except TacetError:
+            return
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def get_file(self, remote_path: Pathish, window: Optional[int] = None):
         """(GetResult, bytes, FileEnd) of a remote file (file.get), held in
@@ -1101,8 +1119,8 @@ class AsyncClient:
         r = await self.call("file.get", T.GetArgs(path=F.clean_remote(remote), list=True))
         return r.files
 
-    async def get(self, remote: Pathish, local_dir: Pathish,
-                  window: int = F.GET_WINDOW) -> F.TransferResult:
+    async def get(self, remote: Pathish, local_dir: Pathish, window: int = F.GET_WINDOW,
+                  progress: Optional[Callable[[F.Progress], None]] = None) -> F.TransferResult:
         """Copy the file or tree at the absolute path `remote` into
         `local_dir`, under remote's last name, with modes and mtimes, each
         file streamed to disk through a part file and checked by its
@@ -1110,7 +1128,8 @@ class AsyncClient:
         A listing that names a path leaving the tree is refused before
         anything is fetched; nothing is written outside local_dir, not even
         through a symbolic link already there; a tree's files are read with
-        `remote` as their root, so the daemon follows no link out of it."""
+        `remote` as their root, so the daemon follows no link out of it.
+        `progress` is called with a Progress after each chunk is written."""
         src = F.clean_remote(remote)
         files = await self.list_files(src)
         F.check_listing(files, remote)
@@ -1122,6 +1141,8 @@ class AsyncClient:
             self._check_root("get")
             root = src
         res = F.TransferResult()
+        t = F.Tracker(progress, sum(1 for e in files if not e.dir),
+                      sum(e.size for e in files if not e.dir))
         with F.LocalRoot(local_dir) as dst:
             for e in files:
                 rel = base if not e.path else base + b"/" + e.path
@@ -1129,7 +1150,8 @@ class AsyncClient:
                     os.close(dst.open_dir(rel, create=True))
                     continue
                 path = src if not e.path else src + b"/" + e.path
-                sent = await self._get_one(path, root, dst, rel, window)
+                sent = await self._get_one(path, root, dst, rel, window, t)
+                t.file_done()
                 res.files, res.bytes, res.sent = res.files + 1, res.bytes + e.size, res.sent + sent
             # Directories last, deepest first, so that their times stay as set.
             for e in reversed(files):
@@ -1139,7 +1161,7 @@ class AsyncClient:
         return res
 
     async def _get_one(self, remote: bytes, root: bytes, dst: F.LocalRoot, rel: bytes,
-                       window: int) -> int:
+                       window: int, t: F.Tracker) -> int:
         """Fetch one file into rel beneath dst through its part file,
         continuing after what the part file holds; the bytes received."""
         parent, _, name = rel.rpartition(b"/")
@@ -1165,21 +1187,27 @@ class AsyncClient:
                         os.unlink(part, dir_fd=dfd)
                     raise
                 off, recv = have, 0
-                while True:
-                    rec = await g.next()
-                    if rec is None:
-                        raise ProtocolError("file.get %r: the transfer ended without fileend"
-                                            % (remote,), host=self.host)
-                    if isinstance(rec, T.FileEnd):
-                        break
-                    if rec.o != off:
-                        raise ProtocolError("file.get %r: file event at offset %d, want %d"
-                                            % (remote, rec.o, off), host=self.host)
-                    # TODO: the write runs on the event loop; a slow local
-                    # disk stalls the connection's other work meanwhile.
-                    f.write(rec.d)
-                    h.update(rec.d)
-                    off, recv = off + len(rec.d), recv + len(rec.d)
+                t.add(have, 0)
+                try:
+                    while True:
+                        rec = await g.next()
+                        if rec is None:
+                            raise ProtocolError("file.get %r: the transfer ended without fileend"
+                                                % (remote,), host=self.host)
+                        if isinstance(rec, T.FileEnd):
+                            break
+                        if rec.o != off:
+                            raise ProtocolError("file.get %r: file event at offset %d, want %d"
+                                                % (remote, rec.o, off), host=self.host)
+                        # TODO: the write runs on the event loop; a slow local
+                        # disk stalls the connection's other work meanwhile.
+                        f.write(rec.d)
+                        h.update(rec.d)
+                        off, recv = off + len(rec.d), recv + len(rec.d)
+                        t.add(len(rec.d), len(rec.d))
+                except BaseException:
+                    self._cancel_get(g)
+                    raise
                 if rec.changed:
                     raise TacetError("file.get %r: the file changed while it was read" % (remote,),
                                      host=self.host)

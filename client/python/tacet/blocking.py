@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from . import aio
 from . import types as T
-from .files import TransferResult
+from .files import Progress, TransferResult
 from .aio import ClockEstimate, Completed, GroupError, GroupResult
 
 

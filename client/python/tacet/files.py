@@ -11,8 +11,9 @@ import hashlib
 import os
 import posixpath
 import stat
+import dataclasses
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from .errors import ProtocolError
 
@@ -32,6 +33,35 @@ class TransferResult:
     dirs: int = 0   # directories created or updated
     bytes: int = 0  # bytes of the files
     sent: int = 0   # bytes that crossed the connection; less than `bytes` after a resume
+
+
+@dataclass
+class Progress:
+    """How far a put or get has come, handed to its `progress` callback
+    after each chunk is acknowledged or written."""
+    files: int = 0       # files of the transfer
+    files_done: int = 0  # files verified in place
+    bytes: int = 0       # bytes of all the files
+    bytes_done: int = 0  # bytes in place, resumed bytes included
+    sent: int = 0        # bytes of file data that crossed the connection
+
+
+class Tracker:
+    """Counts a transfer's progress and reports it."""
+
+    def __init__(self, fn: Optional[Callable[[Progress], None]], files: int, nbytes: int):
+        self.fn = fn
+        self.p = Progress(files=files, bytes=nbytes)
+
+    def add(self, done: int, sent: int) -> None:
+        self.p.bytes_done += done
+        self.p.sent += sent
+        if self.fn is not None:
+            self.fn(dataclasses.replace(self.p))
+
+    def file_done(self) -> None:
+        self.p.files_done += 1
+        self.add(0, 0)
 
 
 @dataclass

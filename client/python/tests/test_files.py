@@ -48,6 +48,7 @@ def make_tree(top):
     os.symlink("/etc/passwd", os.path.join(top, "d2", "link"))
     os.mkfifo(os.path.join(top, "d2", "fifo"))
     os.chmod(os.path.join(top, "d3"), 0o750)
+    os.chmod(os.path.join(top, "d4"), 0o1777)  # sticky
     n += 3
     # Directories last, deepest first, so that the files made do not move their times.
     for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -w[0].count(os.sep)):
@@ -221,6 +222,68 @@ class FilesTest(unittest.TestCase):
             self.assertEqual(f.read(), data)
         self.assertFalse(os.path.exists(part))
         self.assertEqual(os.stat(dst).st_mtime_ns, os.stat(src).st_mtime_ns)
+
+    def test_interrupted_put_and_get_resume(self):
+        """A put and a get stopped part way (by their progress callback)
+        leave part files; the next put and get send only the rest. The
+        file is larger than the daemon's credit (8 MiB), so that bytes are
+        left unsent when the put stops."""
+        size = 24 << 20
+        data = os.urandom(size)
+        src = os.path.join(self.td, "src")
+        with open(src, "wb") as f:
+            f.write(data)
+        dst = os.path.join(self.td, "r", "dst")
+        out = os.path.join(self.td, "out")
+
+        class Stop(Exception):
+            pass
+
+        def stop_at(n, seen):
+            def fn(p):
+                seen.append(p)
+                if p.bytes_done >= n:
+                    raise Stop()
+            return fn
+
+        async def main():
+            seen = []
+            async with await tacet.aio.connect(self.d.url, key_file=self.d.key_file) as c:
+                with self.assertRaises(Stop):
+                    await c.put(src, dst, progress=stop_at(2 << 20, seen))
+            self.assertEqual((seen[-1].files, seen[-1].bytes, seen[-1].files_done), (1, size, 0))
+            self.assertFalse(os.path.exists(dst))
+            parts = [n for n in os.listdir(os.path.dirname(dst)) if n.endswith(".part")]
+            self.assertEqual(len(parts), 1)
+            # The daemon writes the chunks it had queued when the connection
+            # went: wait (bounded) until the part file stops growing.
+            part, last = os.path.join(os.path.dirname(dst), parts[0]), -1
+            for _ in range(100):
+                n = os.path.getsize(part)
+                if n == last:
+                    break
+                last = n
+                await asyncio.sleep(0.05)
+            self.assertLess(last, size)
+            async with await tacet.aio.connect(self.d.url, key_file=self.d.key_file) as c:
+                r = await c.put(src, dst)
+                self.assertEqual(r.sent, size - last)
+                self.assertEqual(r.bytes, size)
+                seen = []
+                with self.assertRaises(Stop):
+                    await c.get(dst, out, progress=stop_at(3 << 20, seen))
+                # The connection still works: the abandoned transfer was cancelled.
+                self.assertEqual((await c.run(["echo", "ok"])).stdout, b"ok\n")
+                part = os.path.join(out, ".dst.tacet-get.part")
+                have = os.path.getsize(part)
+                self.assertGreaterEqual(have, 3 << 20)
+                r = await c.get(dst, out)
+                self.assertEqual(r.sent, size - have)
+        asyncio.run(main())
+        with open(dst, "rb") as f:
+            self.assertEqual(f.read(), data)
+        with open(os.path.join(out, "dst"), "rb") as f:
+            self.assertEqual(f.read(), data)
 
     def test_streaming_memory_bounded(self):
         """A put and a get of a 48 MiB file hold far less than the file:
