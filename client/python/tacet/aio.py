@@ -1043,9 +1043,15 @@ class AsyncClient:
         files inside the local tree are skipped. An interrupted put resumes
         where the daemon's part files end when called again. `progress`
         is called with a Progress after each chunk is acknowledged."""
+        entries, tree = await asyncio.to_thread(F.plan_put, local)
+        return await self._put_plan(entries, tree, remote, sync, progress)
+
+    async def _put_plan(self, entries: List[F.PutEntry], tree: bool, remote: Pathish, sync: bool,
+                        progress) -> F.TransferResult:
+        """Send what plan_put found to remote (put's second half, shared by
+        the hosts of a group put)."""
         await self._require("file.put")
         target = F.clean_remote(remote)
-        entries, tree = await asyncio.to_thread(F.plan_put, local)
         root = b""
         if tree:
             self._check_root("put")
@@ -1605,6 +1611,30 @@ class AsyncGroup:
                      tree=False) -> GroupResult:
         """Signal a mapping host → process."""
         return await _gather({h: p.signal(sig, tree) for h, p in _live(procs).items()}, "proc.signal")
+
+    async def put(self, local: Pathish, remote: Union[Pathish, Callable[[str], Pathish]],
+                  sync: bool = False, progress: Optional[Callable[[str, F.Progress], None]] = None,
+                  hosts: Optional[Sequence[str]] = None) -> GroupResult:
+        """Put a local file or tree on every host at once (AsyncClient.put),
+        hashed once for all; `remote` is a path, or host → path.
+        `progress(host, Progress)`. host → TransferResult. Each host is
+        sent the bytes by this controller: the uplink is paid per host."""
+        entries, tree = await asyncio.to_thread(F.plan_put, local)
+
+        def one(c):
+            cb = (lambda p, u=c.url: progress(u, p)) if progress else None
+            return c._put_plan(entries, tree, remote(c.url) if callable(remote) else remote, sync, cb)
+        return await self.each(one, "put", hosts)
+
+    async def get(self, remote: Pathish, local_dir: Callable[[str], Pathish],
+                  progress: Optional[Callable[[str, F.Progress], None]] = None,
+                  hosts: Optional[Sequence[str]] = None) -> GroupResult:
+        """Get a remote file or tree from every host at once into
+        local_dir(host) (AsyncClient.get). host → TransferResult."""
+        def one(c):
+            cb = (lambda p, u=c.url: progress(u, p)) if progress else None
+            return c.get(remote, local_dir(c.url), progress=cb)
+        return await self.each(one, "get", hosts)
 
     async def clocks(self, n: int = 8, spacing: float = 0.002) -> GroupResult:
         """host → ClockEstimate from a burst of n PINGs."""

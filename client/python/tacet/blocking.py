@@ -494,6 +494,16 @@ class Group:
         """Signal a mapping host → Process."""
         return self._lt.run(self._a.signal(_unwrap(procs), sig, tree))
 
+    def put(self, local, remote, **kw) -> GroupResult:
+        """Put a local file or tree on every host, hashed once; remote is a
+        path or host → path; sync=, progress=(host, Progress), hosts=. host → TransferResult."""
+        return self._lt.run(self._a.put(local, remote, **kw))
+
+    def get(self, remote, local_dir, **kw) -> GroupResult:
+        """Get a remote file or tree from every host into local_dir(host);
+        progress=, hosts=. host → TransferResult."""
+        return self._lt.run(self._a.get(remote, local_dir, **kw))
+
     def clocks(self, n: int = 8, spacing: float = 0.002) -> GroupResult:
         """host → ClockEstimate."""
         return self._lt.run(self._a.clocks(n, spacing))

@@ -65,6 +65,30 @@ class GroupTest(unittest.TestCase):
             print("\nsync start: target %d; lateness per host (us): %s; spread %.1f us" % (
                 ss.target, {h: round(v / 1000, 1) for h, v in late.items()}, ss.spread() / 1000))
 
+    def test_group_put_get(self):
+        import os
+        import shutil
+        import tempfile
+        from test_files import make_tree, snapshot
+        td = tempfile.mkdtemp(dir=self.ds[0].dir)
+        self.addCleanup(shutil.rmtree, td, True)
+        local = os.path.join(td, "tree")
+        nfiles = make_tree(local)
+        want = snapshot(local)
+        remote = {d.url: os.path.join(td, "host%d" % i, "tree") for i, d in enumerate(self.ds)}
+        seen = set()
+        with self.group() as g:
+            res = g.put(local, lambda h: remote[h], progress=lambda h, p: seen.add(h)).raise_on_error()
+            self.assertEqual({h: r.files for h, r in res.items()}, {u: nfiles for u in remote})
+            self.assertEqual(seen, set(remote))
+            for u, path in remote.items():
+                self.assertEqual(snapshot(path), want, u)
+            # Back from each host into a directory of its own.
+            back = {u: os.path.join(td, "back%d" % i) for i, u in enumerate(remote)}
+            g.get(os.path.join(td, "host0", "tree"), lambda h: back[h]).raise_on_error()
+            for u, path in back.items():
+                self.assertEqual(snapshot(os.path.join(path, "tree")), want, u)
+
 
 class _MultiKeyGroup(tacet.Group):
     """A Group whose daemons each have their own key file."""
