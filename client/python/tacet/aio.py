@@ -954,7 +954,8 @@ class AsyncClient:
 
     async def put_file(self, data_or_path, remote_path: Pathish, mode: Optional[int] = None,
                        mtime: Optional[int] = None, resume: Optional[bool] = None,
-                       sync: bool = False, mkdirs: bool = False, root: Pathish = b"") -> T.PutResult:
+                       sync: bool = False, mkdirs: bool = False,
+                       root: Pathish = b"") -> T.PutResult:
         """Copy a local file (a path) or bytes to `remote_path` (file.put),
         in chunks under the daemon's credit: a file is read piece by
         piece, never whole. A local file keeps its mode and mtime unless
@@ -1013,7 +1014,8 @@ class AsyncClient:
                     if not d:
                         raise TacetError("put %r: the local file ended at %d of %d bytes"
                                          % (target, off, e.size))
-                    inflight.append((len(d), self._begin("file.put", T.PutArgs(x=r.x, o=off, d=d))))
+                    fut = self._begin("file.put", T.PutArgs(x=r.x, o=off, d=d))
+                    inflight.append((len(d), fut))
                     off, held, sent = off + len(d), held + len(d), sent + len(d)
                 if self._writer.transport.get_write_buffer_size() > (1 << 20):
                     await self._writer.drain()
@@ -1081,10 +1083,12 @@ class AsyncClient:
     async def _open_get(self, args: T.GetArgs, window: int) -> "_FileGet":
         def hook(res):
             self._subscribing -= 1
-            if res is None:
-                return None
-            g = _FileGet(self, res, window)
-            self._register(res.x, g)
+            g = None
+            if res is not None:
+                g = _FileGet(self, res, window)
+                self._register(res.x, g)
+            if not self._subscribing:  # what is left is for no transfer, e.g. a cancelled one
+                self._orphans.clear()
             return g
         self._subscribing += 1
         return await self.call("file.get", args, hook)
