@@ -262,6 +262,7 @@ class HostInfo:
     real: int = _f(U)
     mono: int = _f(U)
     methods: List[str] = _l(S)
+    exe: bytes = _f(B)  # the daemon's own binary (a chain put's relay); empty if unknown
 
 
 # ---------------------------------------------------------------------------

@@ -56,6 +56,7 @@ class MethodsTest(unittest.TestCase):
         self.assertLess(abs(i.mono - time.clock_gettime_ns(time.CLOCK_MONOTONIC)), 5_000_000_000)
         for m in T.ALWAYS_SERVED:
             self.assertIn(m, i.methods)
+        self.assertEqual(os.path.realpath(i.exe), os.path.realpath(os.fsencode(daemons.tacetd_bin())))
 
     # -- samples ---------------------------------------------------------
 
