@@ -32,6 +32,12 @@ func findCgroupRoot(instance []byte) *cgroupRoot {
 		return nil
 	}
 	own := ownCgroup()
+	// TODO: a daemon that dies (SIGKILL) leaves its tacet-* directory and
+	// the empty process cgroups in it behind, and nothing removes them: a
+	// daemon cannot tell another live daemon's directory from a dead
+	// one's. Naming the directory after the state dir's lock (held by a
+	// live daemon) would let a starting daemon remove the empty ones of
+	// dead instances.
 	dir := filepath.Join(mnt, own, "tacet-"+hex.EncodeToString(instance[:4]))
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil
