@@ -155,7 +155,7 @@ func planPut(local string) (*putPlan, error) {
 			rel = ""
 		}
 		e := putEntry{local: p, rel: filepath.ToSlash(rel), dir: d.IsDir(),
-			mode: fileMode(info), mtime: info.ModTime().UnixNano()}
+			mode: codec.FileMode(info.Mode()), mtime: info.ModTime().UnixNano()}
 		if e.dir {
 			dirs = append(dirs, e)
 			return nil
@@ -189,34 +189,6 @@ func hashFile(p string) ([]byte, error) {
 		return nil, err
 	}
 	return h.Sum(nil), nil
-}
-
-// fileMode returns the permission bits with setuid, setgid and sticky in
-// their octal places, as the protocol has them.
-func fileMode(info fs.FileInfo) uint32 {
-	m := uint32(info.Mode().Perm())
-	for bit, v := range map[fs.FileMode]uint32{fs.ModeSetuid: 0o4000, fs.ModeSetgid: 0o2000,
-		fs.ModeSticky: 0o1000} {
-		if info.Mode()&bit != 0 {
-			m |= v
-		}
-	}
-	return m
-}
-
-// goMode is the inverse of fileMode.
-func goMode(m uint32) fs.FileMode {
-	fm := fs.FileMode(m & 0o777)
-	if m&0o4000 != 0 {
-		fm |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		fm |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		fm |= fs.ModeSticky
-	}
-	return fm
 }
 
 // Put copies local, a file or a directory tree, to the absolute path
@@ -471,7 +443,7 @@ func (c *Client) Get(ctx context.Context, remote, localDir string, opts ...FileO
 	for i := len(l.Files) - 1; i >= 0; i-- {
 		if e := l.Files[i]; e.Dir {
 			local := path.Join(base, string(e.Path))
-			dst.Chmod(local, goMode(e.Mode))
+			dst.Chmod(local, codec.GoFileMode(e.Mode))
 			dst.Chtimes(local, time.Time{}, time.Unix(0, int64(e.Mtime)))
 			res.Dirs++
 		}
@@ -628,7 +600,7 @@ func (c *Client) getFile(ctx context.Context, remote string, root []byte, dst *o
 	if err != nil {
 		return recv, err
 	}
-	if err := f.Chmod(goMode(r.Mode)); err != nil {
+	if err := f.Chmod(codec.GoFileMode(r.Mode)); err != nil {
 		return recv, err
 	}
 	f.Close()

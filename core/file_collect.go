@@ -119,7 +119,7 @@ func openRegular(src string, f *codec.Collected) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.Mode, f.Mtime = fileMode(st), uint64(st.ModTime().UnixNano())
+	f.Mode, f.Mtime = codec.FileMode(st.Mode()), uint64(st.ModTime().UnixNano())
 	switch {
 	case st.IsDir():
 		return nil, unix.EISDIR

@@ -83,7 +83,7 @@ func (e *Engine) fileGet(s *session, id uint32, a *codec.GetArgs) (msgp.Marshale
 		credit: int64(min(credit, 1<<62)), ready: make(chan struct{}), h: sha256.New(),
 		buf: make([]byte, maxChunk)}
 	g.ev.K, g.ev.Xfer = codec.EventFile, g.id
-	s.respond(id, &codec.GetResult{Xfer: g.id, Size: size, Mode: uint32(fileMode(st)),
+	s.respond(id, &codec.GetResult{Xfer: g.id, Size: size, Mode: codec.FileMode(st.Mode()),
 		Mtime: uint64(g.mtime)})
 	e.hashPrefix(s, g)
 	s.mu.Lock()
@@ -208,22 +208,6 @@ func (w *writer) sendFileEnd(g *getXfer, changed bool) error {
 	return w.s.conn.End(b)
 }
 
-// fileMode returns the permission bits of st as the protocol has them,
-// setuid, setgid and sticky in their octal places.
-func fileMode(st fs.FileInfo) uint32 {
-	m := uint32(st.Mode().Perm())
-	if st.Mode()&fs.ModeSetuid != 0 {
-		m |= 0o4000
-	}
-	if st.Mode()&fs.ModeSetgid != 0 {
-		m |= 0o2000
-	}
-	if st.Mode()&fs.ModeSticky != 0 {
-		m |= 0o1000
-	}
-	return m
-}
-
 // listTree lists the directories and regular files under pl, parents
 // before children, for a controller that gets a tree. The listed path is
 // followed if it is a symbolic link; below it symbolic links and special
@@ -234,7 +218,7 @@ func listTree(pl place) (*codec.GetResult, *codec.Error) {
 	if err != nil {
 		return nil, fileError("stat "+pl.path, err)
 	}
-	r := &codec.GetResult{Mode: uint32(fileMode(st)), Mtime: uint64(st.ModTime().UnixNano()),
+	r := &codec.GetResult{Mode: codec.FileMode(st.Mode()), Mtime: uint64(st.ModTime().UnixNano()),
 		Size: uint64(st.Size())}
 	bin := 0
 	err = fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
@@ -258,7 +242,7 @@ func listTree(pl place) (*codec.GetResult, *codec.Error) {
 			return errListLimit
 		}
 		r.Files = append(r.Files, codec.FileEntry{Path: []byte(rel), Dir: d.IsDir(),
-			Size: uint64(info.Size()), Mode: fileMode(info), Mtime: uint64(info.ModTime().UnixNano())})
+			Size: uint64(info.Size()), Mode: codec.FileMode(info.Mode()), Mtime: uint64(info.ModTime().UnixNano())})
 		return nil
 	})
 	if err == errListLimit {

@@ -158,19 +158,3 @@ func isEscape(err error) bool {
 	esc := errEscapes()
 	return esc != nil && errors.Is(err, esc)
 }
-
-// goMode turns the protocol's permission bits into an os.FileMode, with
-// setuid, setgid and sticky where os.Chmod looks for them.
-func goMode(m uint32) os.FileMode {
-	fm := os.FileMode(m & 0o777)
-	if m&0o4000 != 0 {
-		fm |= os.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		fm |= os.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		fm |= os.ModeSticky
-	}
-	return fm
-}

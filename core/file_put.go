@@ -385,7 +385,7 @@ func putDir(pl place, a *codec.PutArgs) (*codec.PutResult, *codec.Error) {
 		}
 	}
 	if err == nil {
-		err = pl.sys.Chmod(pl.name, goMode(a.Mode))
+		err = pl.sys.Chmod(pl.name, codec.GoFileMode(a.Mode))
 	}
 	if err == nil && a.Mtime != 0 {
 		err = pl.sys.Chtimes(pl.name, time.Time{}, time.Unix(0, int64(a.Mtime)))

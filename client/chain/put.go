@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"gitlab.com/tacet/tacet/client"
+	"gitlab.com/tacet/tacet/codec"
 	"gitlab.com/tacet/tacet/netstack"
 )
 
@@ -64,7 +65,7 @@ func Put(ctx context.Context, hops []Hop, local string, o Options) ([]Result, St
 	}
 
 	h := header{Size: info.Size(), SHA: sum.Sum(nil),
-		Mode: fileMode(info), Mtime: info.ModTime().UnixNano(), Sync: o.Sync, MAC: o.FrameMAC}
+		Mode: codec.FileMode(info.Mode()), Mtime: info.ModTime().UnixNano(), Sync: o.Sync, MAC: o.FrameMAC}
 	keys := make([]hopKey, len(hops))
 	byAddr := make(map[string]*netstack.Key, len(hops))
 	for i, hp := range hops {
@@ -110,19 +111,4 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		c.progress(sent)
 	}
 	return n, err
-}
-
-// fileMode returns the permission bits as the protocol has them.
-func fileMode(info os.FileInfo) uint32 {
-	m := uint32(info.Mode().Perm())
-	if info.Mode()&os.ModeSetuid != 0 {
-		m |= 0o4000
-	}
-	if info.Mode()&os.ModeSetgid != 0 {
-		m |= 0o2000
-	}
-	if info.Mode()&os.ModeSticky != 0 {
-		m |= 0o1000
-	}
-	return m
 }
