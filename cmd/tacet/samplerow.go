@@ -93,6 +93,29 @@ var sampleSources = []string{codec.SourceCPU, codec.SourceMem, codec.SourceLoad,
 
 // hostRows turns the samples of one host into rows, keeping what the
 // next row's rates need.
+// cpuTimes returns the CPU time in c: all of it, and the part that was
+// neither idle nor waiting for I/O.
+func cpuTimes(c *codec.CPU) (total, busy uint64) {
+	total = c.User + c.Nice + c.System + c.Idle + c.IOWait + c.IRQ + c.SoftIRQ + c.Steal
+	return total, total - c.Idle - c.IOWait
+}
+
+// ioTotals sums the bytes received and sent by every network device but
+// loopback, and read and written by every disk, in s.
+func ioTotals(s *codec.Sample) (netRx, netTx, diskRead, diskWrite uint64) {
+	for _, n := range s.Net {
+		if string(n.Dev) != "lo" {
+			netRx += n.RxBytes
+			netTx += n.TxBytes
+		}
+	}
+	for _, d := range s.Disk {
+		diskRead += d.RdBytes
+		diskWrite += d.WrBytes
+	}
+	return netRx, netTx, diskRead, diskWrite
+}
+
 type hostRows struct {
 	host  string
 	prev  *sampleRow
@@ -108,8 +131,7 @@ func (h *hostRows) row(s *codec.Sample) *sampleRow {
 		c := s.CPU[0]
 		r.cpus = len(s.CPU) - 1
 		r.user, r.system, r.idle, r.iowait = c.User+c.Nice, c.System+c.IRQ+c.SoftIRQ, c.Idle, c.IOWait
-		r.total = c.User + c.Nice + c.System + c.Idle + c.IOWait + c.IRQ + c.SoftIRQ + c.Steal
-		r.busy = r.total - c.Idle - c.IOWait
+		r.total, r.busy = cpuTimes(&c)
 	}
 	if len(s.Mem) > 0 {
 		r.memTotal, r.memAvail = s.Mem[0].Total, s.Mem[0].Avail
@@ -118,16 +140,7 @@ func (h *hostRows) row(s *codec.Sample) *sampleRow {
 		l := s.Load[0]
 		r.load1, r.load5, r.load15, r.running, r.blocked, r.ctxt = l.Avg1, l.Avg5, l.Avg15, l.Running, l.Blocked, l.Ctxt
 	}
-	for _, n := range s.Net {
-		if string(n.Dev) != "lo" {
-			r.netRx += n.RxBytes
-			r.netTx += n.TxBytes
-		}
-	}
-	for _, d := range s.Disk {
-		r.diskRead += d.RdBytes
-		r.diskWrite += d.WrBytes
-	}
+	r.netRx, r.netTx, r.diskRead, r.diskWrite = ioTotals(s)
 
 	// Process CPU over the interval counts only processes seen at both
 	// ends, so that one that ended does not make the sum go backwards.

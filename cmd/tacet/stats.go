@@ -107,8 +107,7 @@ func newStatsRecord(host string, s *codec.Sample, prev *statsRecord) *statsRecor
 	if len(s.CPU) > 0 {
 		c := s.CPU[0]
 		r.CPUs = len(s.CPU) - 1
-		r.total = c.User + c.Nice + c.System + c.Idle + c.IOWait + c.IRQ + c.SoftIRQ + c.Steal
-		r.busy = r.total - c.Idle - c.IOWait
+		r.total, r.busy = cpuTimes(&c)
 		if prev != nil && r.total > prev.total {
 			r.CPUBusy = float64(r.busy-prev.busy) / float64(r.total-prev.total)
 		}
@@ -119,16 +118,7 @@ func newStatsRecord(host string, s *codec.Sample, prev *statsRecord) *statsRecor
 	if len(s.Load) > 0 {
 		r.Load1, r.Running, r.Ctxt = s.Load[0].Avg1, s.Load[0].Running, s.Load[0].Ctxt
 	}
-	for _, n := range s.Net {
-		if string(n.Dev) != "lo" {
-			r.NetRx += n.RxBytes
-			r.NetTx += n.TxBytes
-		}
-	}
-	for _, d := range s.Disk {
-		r.DiskRead += d.RdBytes
-		r.DiskWrite += d.WrBytes
-	}
+	r.NetRx, r.NetTx, r.DiskRead, r.DiskWrite = ioTotals(s)
 	r.prev = prev
 	return r
 }
