@@ -5,7 +5,6 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"slices"
 	"sort"
 	"strings"
 )
@@ -113,11 +112,10 @@ func rowRecord(res results, bench string, r row) (record, bool) {
 	return rec, true
 }
 
-// writeJSON writes the records as one JSON array, indented, sorted as
+// writeJSON writes the records as one JSON array, indented, in the order
 // records returns them.
 func writeJSON(path string, res results) error {
-	recs := records(res)
-	b, err := json.MarshalIndent(slices.Clip(recs), "", "  ")
+	b, err := json.MarshalIndent(records(res), "", "  ")
 	if err != nil {
 		return err
 	}
