@@ -23,7 +23,8 @@ type Stream struct {
 	id      uint8
 	mem     *budget
 	disk    *budget
-	ringMax int
+	ringMax int // the ring's largest size now
+	memMax  int // its largest size without a spool behind it
 
 	mu        sync.Mutex
 	ring      []byte   // byte at offset o is ring[o%len(ring)] when o >= length-filled
@@ -60,7 +61,7 @@ const (
 // newStream returns a stream that keeps its bytes in a spool file at
 // spoolPath, or in memory only when spoolPath is "".
 func newStream(h uint64, id uint8, mem, disk *budget, spoolPath string, memMax int) *Stream {
-	st := &Stream{handle: h, id: id, mem: mem, disk: disk, spoolPath: spoolPath, fd: -1, ringMax: memMax}
+	st := &Stream{handle: h, id: id, mem: mem, disk: disk, spoolPath: spoolPath, fd: -1, ringMax: memMax, memMax: memMax}
 	if spoolPath != "" && st.ringMax > spoolRingMax {
 		st.ringMax = spoolRingMax
 	}
@@ -267,7 +268,11 @@ func (st *Stream) spoolLocked(off uint64, p []byte) {
 		return
 	}
 	if !st.disk.take(int64(len(p))) {
+		// From here on the ring is all the stream has, as with memory-only
+		// retention: it may grow as large, so that a reader that lags a
+		// little behind loses nothing.
 		st.spoolFull = true
+		st.ringMax = st.memMax
 		return
 	}
 	if st.spool == nil && !st.openSpoolLocked() {

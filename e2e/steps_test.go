@@ -199,3 +199,33 @@ func TestStartNotReady(t *testing.T) {
 		t.Errorf("ended first: status %d, stderr %q", r.status, r.stderr)
 	}
 }
+
+// TestRunReleases checks that tacet run, on one host and on many, makes
+// the daemon forget a process once its output and exit are copied, so
+// that repeated runs do not fill the daemon's disk budget; and that
+// --keep leaves the records for tacet logs.
+func TestRunReleases(t *testing.T) {
+	f := startFleet(t, 2)
+	for _, hosts := range []string{f.addr(0), f.hostSet()} {
+		r := runTacet(t, f.keyFile, "-w", hosts, "run", "--", "echo", "released")
+		if r.status != 0 || !strings.Contains(r.stdout, "released") {
+			t.Fatalf("-w %s run: status %d, stdout %q, stderr %q", hosts, r.status, r.stdout, r.stderr)
+		}
+	}
+	for i := range 2 {
+		if r := runTacet(t, f.keyFile, "-w", f.addr(i), "--json", "ps"); strings.Contains(r.stdout, "echo") {
+			t.Errorf("daemon %d still keeps a process that tacet run copied to the end:\n%s", i, r.stdout)
+		}
+	}
+
+	r := runTacet(t, f.keyFile, "-w", f.addr(0), "--json", "run", "--keep", "--", "echo", "kept")
+	var start struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(strings.SplitN(r.stdout, "\n", 2)[0]), &start); r.status != 0 || err != nil || start.ID == "" {
+		t.Fatalf("run --keep: status %d, stdout %q (%v)", r.status, r.stdout, err)
+	}
+	if r = runTacet(t, f.keyFile, "-w", f.addr(0), "logs", start.ID); r.status != 0 || r.stdout != "kept\n" {
+		t.Errorf("logs of a process run with --keep: status %d, stdout %q, stderr %q", r.status, r.stdout, r.stderr)
+	}
+}

@@ -44,15 +44,15 @@ step "tacetd is up: $(head -1 "$work/tacetd.log")"
 "${t[@]}" info
 
 step "a process that succeeds with output"
-"${t[@]}" run -- sh -c 'echo "hello from $(hostname)"; echo "to stderr" >&2; exit 0'
+"${t[@]}" run --keep -- sh -c 'echo "hello from $(hostname)"; echo "to stderr" >&2; exit 0'
 st=$?; echo "tacet run exited $st"; expect $st 0
 
 step "a process that fails to spawn: the step and errno are reported, not exit 127"
-"${t[@]}" run -- /nonexistent/program
+"${t[@]}" run --keep -- /nonexistent/program
 st=$?; echo "tacet run exited $st (125: spawn error)"; expect $st 125
 
 step "a process killed by its timeout: SIGTERM after 1 s, SIGKILL after the grace period"
-"${t[@]}" run --timeout 1s -- sh -c 'echo "sleeping 30 s"; sleep 30'
+"${t[@]}" run --keep --timeout 1s -- sh -c 'echo "sleeping 30 s"; sleep 30'
 st=$?; echo "tacet run exited $st (128+15)"; expect $st 143
 
 step "a process tree killed as a whole, including a member that called setsid"

@@ -29,6 +29,7 @@ type cli struct {
 	json   *jsonLines
 
 	collectDir string // run --collect-dir
+	keep       bool   // run --keep: leave the ended process's records on the daemon
 }
 
 // dial connects to the daemon at addr.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -248,15 +249,20 @@ func (r *fanRun) host(ctx context.Context, i int, p *client.Process) {
 	}
 
 	var wg sync.WaitGroup
+	var copied atomic.Int32
 	writers := r.writers(i, p.Handle)
 	for s, w := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			dial := func() (*client.Client, error) { return c, nil }
-			if err := client.Follow(ctx, dial, p.Handle, uint8(s+1), 0, w); err != nil && ctx.Err() == nil {
+			err := client.Follow(ctx, dial, p.Handle, uint8(s+1), 0, w)
+			if err != nil && ctx.Err() == nil {
 				r.sink.emit(r.t.stderr, fmt.Appendf(nil, "tacet: %s: %s: %v\n", hostName(r.plan.hosts[i]),
 					streamName(uint8(s+1)), err))
+			}
+			if err == nil {
+				copied.Add(1)
 			}
 			w.flush()
 		}()
@@ -266,6 +272,14 @@ func (r *fanRun) host(ctx context.Context, i int, p *client.Process) {
 	if err != nil {
 		r.failed(i, err)
 		return
+	}
+	if copied.Load() == int32(len(writers)) && !r.t.keep {
+		// As tacet run on one host: nothing is left on the daemon that
+		// no one will read. A failed release only leaves the records.
+		if err := p.Release(ctx); err != nil && ctx.Err() == nil {
+			r.sink.emit(r.t.stderr, fmt.Appendf(nil, "tacet: %s: release process %s: %v\n",
+				hostName(r.plan.hosts[i]), formatID(p.Handle), err))
+		}
 	}
 	res.exit, res.status, res.what = ex, exitStatus(ex), exitText(ex)
 	res.dur = time.Since(begin)

@@ -81,6 +81,7 @@ func cmdRun(ctx context.Context, t *cli, args []string) int {
 	fs.BoolVar(&ff.sync, "sync", false, "stage on every host, then release all at one instant (--at), each daemon's clock offset accounted for")
 	fs.StringVar(&ff.at, "at", "", "with --sync, the instant: RFC 3339 `TIME` or +DUR from now; default 500ms after staging")
 	fs.Var(&ff.roles, "role", "`SET=CMD`: the hosts of node set SET run /bin/sh -c CMD instead of ARGV; repeatable")
+	fs.BoolVar(&t.keep, "keep", false, "keep the ended process's output and exit record on the daemon (tacet logs ID, then tacet release ID); by default run releases them once it has copied everything")
 	if err := t.parseFlags(fs, args); err != nil {
 		return helpOrFail(t, err)
 	}
@@ -160,12 +161,35 @@ func (t *cli) runOn(ctx context.Context, addr string, a *codec.StartArgs) int {
 			return t.fail(err)
 		}
 	}
+	collected := true
 	if len(a.Collect) > 0 {
 		if err := t.fetchCollected(ctx, addr, r, p.Handle); err != nil {
 			t.warnf(addr, "collect: %v", err)
+			collected = false
 		}
 	}
+	if collected {
+		t.release(ctx, addr, r, p.Handle)
+	}
 	return t.reportExit(addr, ex)
+}
+
+// release makes the daemon forget process h once run has copied all its
+// output and its exit record, unless --keep was given. Without it, every
+// run would leave its output spooled on the daemon until someone
+// released it, and a few large runs would use up the daemon's disk
+// budget, after which later processes' output could be dropped.
+func (t *cli) release(ctx context.Context, addr string, r *client.Redialer, h uint64) {
+	if t.keep {
+		return
+	}
+	c, err := r.Client(ctx)
+	if err == nil {
+		err = c.Process(h).Release(ctx)
+	}
+	if err != nil && ctx.Err() == nil {
+		t.warnf(addr, "release process %s: %v (its output stays on the daemon: tacet release %s)", formatID(h), err, formatID(h))
+	}
 }
 
 // fetchCollected gets the files a process's start named for collection
