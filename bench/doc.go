@@ -11,9 +11,10 @@
 // daemons directly and through a chain of relays, and counts the copies
 // the controller sends. The peer benchmarks put the same figures beside
 // private instances of ssh, pdsh, clush and supervisord, and
-// BenchmarkNoise and BenchmarkNoisePinned measure the slowdown of an
-// experiment running beside the daemon, the latter on the daemon's CPU;
-// the peers must be installed (make deps), or they fail.
+// BenchmarkNoise and BenchmarkNoiseSampling measure the slowdown of an
+// experiment running beside the daemon, the latter while it samples,
+// unpinned and on the daemon's CPU; the peers must be installed (make
+// deps), or they fail.
 //
 // It holds benchmarks only, no timed assertions: a target missed shows in
 // the report that run.sh writes to bench/out/report.md, not as a failure.

@@ -34,6 +34,24 @@ func (s samples) median() float64 { return s.quantile(0.5) }
 func (s samples) min() float64    { return s.quantile(0) }
 func (s samples) max() float64    { return s.quantile(1) }
 
+// medianCI returns a distribution-free 95% confidence interval of the
+// median of the population s was drawn from: the order statistics whose
+// ranks bound the median with probability 0.95, the count of samples
+// below it being binomial (normal approximation, fair from about 20
+// samples). With fewer than 6 samples it is the whole range.
+func (s samples) medianCI() (lo, hi float64) {
+	if len(s) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	v := slices.Clone(s)
+	slices.Sort(v)
+	n := float64(len(v))
+	h := 1.96 * math.Sqrt(n) / 2
+	j := max(int(math.Floor(n/2-h)), 1) // 1-based ranks
+	k := min(int(math.Ceil(1+n/2+h)), len(v))
+	return v[j-1], v[k-1]
+}
+
 // ratios returns a[i]/b[i] for each pair measured in the same iteration.
 func ratios(a, b samples) samples {
 	r := make(samples, 0, min(len(a), len(b)))
@@ -52,6 +70,23 @@ func rotation(i, n int) []int {
 		order[k] = (i + k) % n
 	}
 	return order
+}
+
+func TestMedianCI(t *testing.T) {
+	var s samples
+	for i := 100; i >= 1; i-- { // the order the samples come in must not matter
+		s = append(s, float64(i))
+	}
+	// Ranks 40 and 61 of 100: the interval of the usual tables.
+	if lo, hi := s.medianCI(); lo != 40 || hi != 61 {
+		t.Errorf("100 samples: CI [%v, %v], want [40, 61]", lo, hi)
+	}
+	if lo, hi := (samples{3, 1, 2, 5, 4}).medianCI(); lo != 1 || hi != 5 {
+		t.Errorf("5 samples: CI [%v, %v], want the whole range", lo, hi)
+	}
+	if lo, _ := (samples{}).medianCI(); !math.IsNaN(lo) {
+		t.Errorf("no samples: CI from %v, want NaN", lo)
+	}
 }
 
 func TestQuantile(t *testing.T) {
