@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"gitlab.com/tacet/tacet/client"
 	"gitlab.com/tacet/tacet/codec"
 )
@@ -34,11 +36,13 @@ func BenchmarkCaptureCost(b *testing.B) {
 	d := startDaemon(b, false, "--mem-budget", strconv.Itoa(captureMemBudget))
 	ctx := context.Background()
 	c := d.dial(d.unix)
-	names := []string{"local", "spool", "memonly"}
+	floorDir := b.TempDir() // on the file system of the daemon's state directory
+	names := []string{"local", "spool", "memonly", "floor"}
 	subjects := []func() (time.Duration, error){
 		func() (time.Duration, error) { return localWriter(size) },
 		capturedWriter(ctx, c, size, false),
 		capturedWriter(ctx, c, size, true),
+		func() (time.Duration, error) { return spoolFloor(size, floorDir) },
 	}
 
 	took := make([]samples, len(subjects))
@@ -62,6 +66,10 @@ func BenchmarkCaptureCost(b *testing.B) {
 		b.ReportMetric(r.min(), names[k]+"/local-min")
 		b.ReportMetric(r.max(), names[k]+"/local-max")
 	}
+	r := ratios(took[1], took[3])
+	b.ReportMetric(r.median(), "spool/floor")
+	b.ReportMetric(r.min(), "spool/floor-min")
+	b.ReportMetric(r.max(), "spool/floor-max")
 	ps, err := readProc("/proc", d.pid())
 	if err != nil {
 		b.Fatal(err)
@@ -108,6 +116,56 @@ func localWriter(size int64) (time.Duration, error) {
 	w.Close()
 	if cerr := cat.Wait(); err == nil {
 		err = cerr
+	}
+	return dt, err
+}
+
+// spoolFloor runs the child here with its stdout a pipe as large as
+// tacetd makes its children's, which this process splices into a file
+// next to dir, and returns the child's run time: the least that a
+// capture costs when it puts every byte in a file before the child may
+// reuse the byte's room in the pipe, as tacetd's spool does so that a
+// daemon killed mid-read loses nothing.
+func spoolFloor(size int64, dir string) (time.Duration, error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return 0, err
+	}
+	unix.FcntlInt(uintptr(p[0]), unix.F_SETPIPE_SZ, 1<<20)
+	w := os.NewFile(uintptr(p[1]), "stdout")
+	f, err := os.CreateTemp(dir, "floor")
+	if err != nil {
+		unix.Close(p[0])
+		w.Close()
+		return 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+
+	spliced := make(chan error, 1)
+	go func() {
+		defer unix.Close(p[0])
+		var off int64
+		for {
+			n, err := unix.Splice(p[0], nil, int(f.Fd()), &off, 256<<10, 0)
+			if n <= 0 || err != nil {
+				spliced <- err
+				return
+			}
+		}
+	}()
+	argv := writerArgv(size)
+	child := exec.Command(argv[0], argv[1:]...)
+	child.Stdout = w
+	t0 := time.Now()
+	err = child.Run()
+	dt := time.Since(t0)
+	w.Close()
+	if serr := <-spliced; err == nil {
+		err = serr
+	}
+	if st, serr := f.Stat(); err == nil && serr == nil && st.Size() != size {
+		err = fmt.Errorf("spliced %d bytes of %d", st.Size(), size)
 	}
 	return dt, err
 }

@@ -256,13 +256,20 @@ func (st *Stream) forgetLocked(from, to uint64) {
 // otherwise the small reads that still fit would scatter kept fragments
 // through what is lost, and a reader would see many gaps instead of one.
 //
-// TODO: the write happens on the pipe's read path, so a child writing
-// faster than the disk's page cache takes writes is slowed to that speed
-// (1 GiB: 2.2x its time into a pipe drained by cat here, against 1.05x
-// with memory-only retention). A spooler goroutine writing the ring to
-// disk behind the reader would let bursts up to the ring's size run at
-// memory speed; sustained output beyond disk speed would still have to
-// be slowed or dropped, and the spec would have to say which.
+// TODO: every spooled byte is put in the file before the child may
+// reuse its room in the pipe, so a child writing faster than a pipe can
+// be moved into the page cache is slowed to that speed. On the 2-core
+// ext4 machine of bench/RESULTS.md that floor, a bare program splicing
+// the pipe into a file (BenchmarkCaptureCost's "floor"), is about 3x the
+// child's time into a pipe drained by cat, and tacetd's spool 1.1x the
+// floor. Only write-behind can beat the floor: the pump reading into a
+// ring at memory speed and a spooler writing it to disk behind. To keep
+// what a SIGKILL now cannot lose, that ring would have to outlive the
+// daemon: a memfd the keeper holds, its read and spooled offsets in the
+// memfd too, which the next daemon maps and spools before it reads the
+// pipe again. Output beyond the ring's size and the disk's speed would
+// still be slowed or dropped, and the spec (14.1, 16.12) would have to
+// say which.
 func (st *Stream) spoolLocked(off uint64, p []byte) {
 	if st.spoolFull {
 		return
