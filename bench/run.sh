@@ -43,7 +43,7 @@ else
 	# Full sizes even where -benchtime=1x would imply a smoke run.
 	export TACET_BENCH_SMOKE=0
 	plan=("ControlLatency 500x" "OutputThroughput 6x" "SecureThroughput 5x" "PutBroadcast 3x" "CaptureCost 7x" "IdleWakeups 1x"
-		"SamplingCost 1x" "PeerLatency 40x" "PeerFanout 5x" "Noise 15x" "NoiseSampling 1x"
+		"SamplingCost 1x" "PeerLatency 40x" "PeerFanout 5x" "Noise 10x" "NoiseSampling 1x"
 		"e2e:SyncStart 1x" "e2e:Fanout 3x")
 	count=${BENCH_COUNT:-1}
 fi
