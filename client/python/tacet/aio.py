@@ -99,6 +99,24 @@ def resolve_key(key=None, key_file=None, need=True) -> Optional[bytes]:
     return None
 
 
+def _hash_part(f, h) -> int:
+    """Hash what the part file f holds into h; the bytes it holds."""
+    have = 0
+    while True:
+        b = f.read(1 << 20)
+        if not b:
+            return have
+        h.update(b)
+        have += len(b)
+
+
+def _write_chunk(f, h, data: bytes) -> None:
+    """Write a chunk of a get to its part file and hash it. It runs in a
+    worker thread, one chunk at a time, in order."""
+    f.write(data)
+    h.update(data)
+
+
 # ---------------------------------------------------------------------------
 # Result records that are not on the wire
 
@@ -1182,13 +1200,7 @@ class AsyncClient:
                          dir_fd=dfd)
             with open(fd, "r+b") as f:
                 h = hashlib.sha256()
-                have = 0
-                while True:
-                    b = f.read(1 << 20)
-                    if not b:
-                        break
-                    h.update(b)
-                    have += len(b)
+                have = await asyncio.get_running_loop().run_in_executor(None, _hash_part, f, h)
                 try:
                     g = await self._open_get(T.GetArgs(path=remote, o=have, credit=window, root=root),
                                              window)
@@ -1209,10 +1221,9 @@ class AsyncClient:
                         if rec.o != off:
                             raise ProtocolError("file.get %r: file event at offset %d, want %d"
                                                 % (remote, rec.o, off), host=self.host)
-                        # TODO: the write runs on the event loop; a slow local
-                        # disk stalls the connection's other work meanwhile.
-                        f.write(rec.d)
-                        h.update(rec.d)
+                        # In a worker thread: a slow local disk must not stall
+                        # the connection's other work, which runs on this loop.
+                        await asyncio.get_running_loop().run_in_executor(None, _write_chunk, f, h, rec.d)
                         off, recv = off + len(rec.d), recv + len(rec.d)
                         t.add(len(rec.d), len(rec.d))
                 except BaseException:

@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 import tracemalloc
 import unittest
 
@@ -144,6 +145,40 @@ class FilesTest(unittest.TestCase):
         want = snapshot(local)
         self.assertEqual(snapshot(os.path.join(self.td, "b")), want)
         self.assertEqual(snapshot(os.path.join(self.td, "c", "b")), want)
+
+    def test_get_writes_off_the_event_loop(self):
+        # Every chunk's write waits until a coroutine on the event loop has
+        # run: were the write on the loop, the coroutine could not run and
+        # the write would give up after 5 s, failing the test.
+        path = os.path.join(self.td, "chunks.bin")
+        with open(path, "wb") as f:
+            f.write(os.urandom(600 << 10))
+        real = tacet.aio._write_chunk
+        stalled = []
+
+        async def main():
+            loop = asyncio.get_running_loop()
+            ran = None
+
+            def slow_write(f, h, data):
+                nonlocal ran
+                ran = threading.Event()
+                loop.call_soon_threadsafe(ran.set)
+                if not ran.wait(5):
+                    stalled.append(len(data))
+                real(f, h, data)
+
+            tacet.aio._write_chunk = slow_write
+            try:
+                async with await tacet.aio.connect(self.d.url, key_file=self.d.key_file) as c:
+                    return await c.get(path, os.path.join(self.td, "out"))
+            finally:
+                tacet.aio._write_chunk = real
+        res = asyncio.run(main())
+        self.assertEqual(stalled, [])
+        self.assertEqual(res.files, 1)
+        with open(path, "rb") as a, open(os.path.join(self.td, "out", "chunks.bin"), "rb") as b:
+            self.assertEqual(a.read(), b.read())
 
     def test_put_escape_refused(self):
         root = os.path.join(self.td, "root")
