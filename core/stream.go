@@ -287,7 +287,11 @@ func (st *Stream) spoolLocked(off uint64, p []byte) {
 		return
 	}
 	if _, err := st.spool.WriteAt(p, int64(off)); err != nil {
+		// A full or failing disk (ENOSPC, EIO) ends spooling as the budget
+		// does, and for the same reason: one gap, not scattered pieces.
 		st.disk.give(int64(len(p)))
+		st.spoolFull = true
+		st.ringMax = st.memMax
 		return
 	}
 	st.spoolSz += int64(len(p))

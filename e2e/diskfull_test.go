@@ -15,8 +15,8 @@ import (
 )
 
 // TestDiskFull puts the daemon's state directory on a 1 MiB tmpfs and
-// runs a child that writes about 4.7 MB to stdout, more than the disk
-// and the memory ring together hold. The child must run to its end
+// runs a child that writes about 14.9 MB to stdout, more than the disk
+// and the memory ring (8 MiB once the disk is full) together hold. The child must run to its end
 // unhindered, every byte kept must be the child's byte at its offset,
 // what could not be kept must be reported as gaps with their offsets,
 // and the daemon must go on answering and starting processes.
@@ -37,11 +37,11 @@ func TestDiskFull(t *testing.T) {
 	d := startDaemon(t, "--state-dir", mnt)
 	c := dial(t, d, d.tcp)
 
-	want, err := exec.Command("seq", "1", "700000").Output()
+	want, err := exec.Command("seq", "1", "2000000").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := c.start(sh("seq 1 700000; echo done >&2"))
+	r := c.start(sh("seq 1 2000000; echo done >&2"))
 	ex := c.procWait(r.Handle, 2*eventTimeout)
 	if ex.Code != 0 || ex.Signal != 0 || ex.Why != "" {
 		t.Fatalf("the child that filled the disk: exit %+v", ex)
@@ -68,8 +68,8 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("%d gaps, want the one between what the disk and the ring hold", len(sd.gaps))
 	}
 	g := sd.gaps[0]
-	if g.Why != "disk-budget" || g.From == 0 || g.From > 1<<20 || g.To < uint64(len(want))-(1<<20) || g.To == uint64(len(want)) {
-		t.Errorf("gap [%d, %d) %q, want disk-budget from the end of a 1 MiB disk to the ring at the end of %d bytes",
+	if g.Why != "disk-budget" || g.From == 0 || g.From > 1<<20 || g.To < uint64(len(want))-(8<<20) || g.To == uint64(len(want)) {
+		t.Errorf("gap [%d, %d) %q, want disk-budget from the end of a 1 MiB disk to the 8 MiB ring at the end of %d bytes",
 			g.From, g.To, g.Why, len(want))
 	}
 
