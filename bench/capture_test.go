@@ -107,16 +107,23 @@ func localWriter(size int64) (time.Duration, error) {
 	}
 	r.Close()
 
+	dt, err := runWriter(size, w)
+	if cerr := cat.Wait(); err == nil {
+		err = cerr
+	}
+	return dt, err
+}
+
+// runWriter runs the child here with w, which it closes, as its
+// stdout, and returns the child's run time, from fork to wait.
+func runWriter(size int64, w *os.File) (time.Duration, error) {
 	argv := writerArgv(size)
 	child := exec.Command(argv[0], argv[1:]...)
 	child.Stdout = w
 	t0 := time.Now()
-	err = child.Run()
+	err := child.Run()
 	dt := time.Since(t0)
 	w.Close()
-	if cerr := cat.Wait(); err == nil {
-		err = cerr
-	}
 	return dt, err
 }
 
@@ -154,13 +161,7 @@ func spoolFloor(size int64, dir string) (time.Duration, error) {
 			}
 		}
 	}()
-	argv := writerArgv(size)
-	child := exec.Command(argv[0], argv[1:]...)
-	child.Stdout = w
-	t0 := time.Now()
-	err = child.Run()
-	dt := time.Since(t0)
-	w.Close()
+	dt, err := runWriter(size, w)
 	if serr := <-spliced; err == nil {
 		err = serr
 	}
