@@ -93,7 +93,7 @@ func (t *cli) printInfo(r *infoRecord) {
 		{"kernel", r.Kernel},
 		{"cpu", fmt.Sprintf("%d × %s, %d NUMA node(s)", r.CPUs, r.CPUModel, r.NUMANodes)},
 		{"memory", fmt.Sprintf("%.1f GiB", float64(r.MemTotal)/(1<<30))},
-		{"containment", fmt.Sprintf("%s (cgroup v%d: %s)", r.Containment, r.CgroupVer, strings.Join(r.CgroupCtl, " "))},
+		{"containment", containmentText(r)},
 		{"psi", fmt.Sprint(r.PSI)},
 		{"clock", fmt.Sprintf("%s, %s, est. error %v, max error %v", r.ClockSource, synced,
 			time.Duration(r.ClockEstErr), time.Duration(r.ClockMaxErr))},
@@ -231,4 +231,14 @@ func writeKey(path string, force bool) (*netstack.Key, error) {
 		return nil, fmt.Errorf("keygen: %w", err)
 	}
 	return k, nil
+}
+
+// containmentText says how the daemon contains its processes and which
+// cgroup controllers it could enable for them.
+func containmentText(r *infoRecord) string {
+	ctl := "no controllers"
+	if len(r.CgroupCtl) > 0 {
+		ctl = "controllers " + strings.Join(r.CgroupCtl, " ")
+	}
+	return fmt.Sprintf("%s (cgroup v%d, %s)", r.Containment, r.CgroupVer, ctl)
 }
