@@ -17,7 +17,7 @@ import (
 )
 
 // tacetdBin returns $TACETD_BIN, or a tacetd built for the test.
-func tacetdBin(t *testing.T) string {
+func tacetdBin(t testing.TB) string {
 	t.Helper()
 	if bin := os.Getenv("TACETD_BIN"); bin != "" {
 		if _, err := os.Stat(bin); err != nil {
@@ -36,7 +36,7 @@ func tacetdBin(t *testing.T) string {
 // startDaemon runs tacetd inside ns, listening on listen, and returns
 // its key once it has logged that it started. Cleanup stops it with
 // SIGTERM, then SIGKILL after 5 s.
-func startDaemon(t *testing.T, ns *netns.NS, listen ...string) *netstack.Key {
+func startDaemon(t testing.TB, ns *netns.NS, listen ...string) *netstack.Key {
 	t.Helper()
 	dir := t.TempDir()
 	key, err := netstack.GenerateKey()
@@ -91,7 +91,7 @@ func startDaemon(t *testing.T, ns *netns.NS, listen ...string) *netstack.Key {
 	return key
 }
 
-func stopDaemon(t *testing.T, cmd *exec.Cmd, waited chan error) {
+func stopDaemon(t testing.TB, cmd *exec.Cmd, waited chan error) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-waited:

@@ -58,7 +58,7 @@ func TestNetnsLossy(t *testing.T) {
 }
 
 // dialFrom connects to addr with a socket made inside ns.
-func dialFrom(t *testing.T, ns *netns.NS, addr string, key *netstack.Key) *client.Client {
+func dialFrom(t testing.TB, ns *netns.NS, addr string, key *netstack.Key) *client.Client {
 	t.Helper()
 	var c *client.Client
 	err := ns.Do(func() error {
