@@ -99,6 +99,17 @@ var sections = []section{
 				check: "chain-copies", met: atMost(1.2)},
 		},
 	},
+	{
+		bench: "BenchmarkNetnsPutTree",
+		about: "A tree of 200 small files put to a tacetd across a link, between two network namespaces, " +
+			"that adds 10 ms to every packet each way: with the default window of small files in flight, " +
+			"against one file at a time (WithSmallFilesInFlight(1)), in turn. Ratio: one at a time over " +
+			"the window, as the speed-up.",
+		rows: []row{
+			{label: "put of 200 small files, 20 ms round trip", value: "window-ms", base: "one-at-a-time-ms",
+				unit: "ms", ratio: "speedup", target: "(informative)"},
+		},
+	},
 	peerSections[0], peerSections[1], peerSections[2],
 	{
 		bench: "BenchmarkSyncStart",
