@@ -37,14 +37,14 @@ if [ "$mode" = smoke ]; then
 	export TACET_BENCH_SMOKE=1
 	plan=("ControlLatency 1x" "OutputThroughput 1x" "SecureThroughput 1x" "PutBroadcast 1x" "CaptureCost 1x" "IdleWakeups 1x"
 		"SamplingCost 1x" "PeerLatency 3x" "PeerFanout 1x" "Noise 2x" "NoiseSampling 1x"
-		"e2e:SyncStart 1x" "e2e:Fanout 1x" "netstack/netns:NetnsPutTree 1x")
+		"e2e:SyncStart 1x" "e2e:Fanout 1x" "netstack/netns:NetnsSmallFiles 1x")
 	count=1
 else
 	# Full sizes even where -benchtime=1x would imply a smoke run.
 	export TACET_BENCH_SMOKE=0
 	plan=("ControlLatency 500x" "OutputThroughput 6x" "SecureThroughput 5x" "PutBroadcast 3x" "CaptureCost 7x" "IdleWakeups 1x"
 		"SamplingCost 1x" "PeerLatency 40x" "PeerFanout 5x" "Noise 10x" "NoiseSampling 1x"
-		"e2e:SyncStart 1x" "e2e:Fanout 3x" "netstack/netns:NetnsPutTree 3x")
+		"e2e:SyncStart 1x" "e2e:Fanout 3x" "netstack/netns:NetnsSmallFiles 3x")
 	count=${BENCH_COUNT:-1}
 fi
 

@@ -65,8 +65,9 @@ type fileConfig struct {
 }
 
 // WithSmallFilesInFlight sets how many small files (64 KiB or less) a Put
-// sends before it waits for the daemon's answers: 16 by default, 1 for
-// one after the other. More hide more of a long round trip.
+// or a Get keeps in flight before it waits for the daemon's answers: 16
+// by default, 1 for one after the other. More hide more of a long round
+// trip.
 func WithSmallFilesInFlight(n int) FileOption {
 	return func(c *fileConfig) { c.inFlight = max(n, 1) }
 }
@@ -237,76 +238,104 @@ func (c *Client) putPlan(ctx context.Context, plan *putPlan, remote string, opts
 	}
 	t := newTracker(opts, plan.files, plan.bytes)
 	// A small file is one request, its bytes inside, and one answer: up to
-	// smallInFlight of them are sent without waiting for the answers of
-	// the others, so that a tree of small files costs round trips by the
+	// a window of them are sent without waiting for the answers of the
+	// others, so that a tree of small files costs round trips by the
 	// window, not by the file, over a link with a long round trip. On
 	// loopback this changes nothing measurable: the daemon's work per file
 	// is the limit there. Directories and larger files go one at a time,
 	// in the plan's order, parents before what they hold.
-	//
-	// TODO: Get still fetches one file after the other; keeping a few
-	// small gets in flight would hide its round trips the same way.
-	var (
-		mu    sync.Mutex
-		first error // the first file that failed
-		wg    sync.WaitGroup
-		slots = make(chan struct{}, cmp.Or(t.cfg.inFlight, smallInFlight))
-	)
-	done := func(e *putEntry, target string, sent int64, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		res.Sent += sent
-		if err != nil {
-			if first == nil {
-				first = fmt.Errorf("put %s: %w", target, err)
-			}
-			return
-		}
-		res.Files++
-		res.Bytes += e.size
-		t.fileDone()
-	}
-	failed := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return first != nil
-	}
+	var mu sync.Mutex // guards res
+	w := newWindow(t.cfg.inFlight)
 	for i := range plan.entries {
-		if failed() {
+		if w.failed() {
 			break
 		}
 		e := &plan.entries[i]
 		target := path.Join(remote, e.rel)
-		switch {
-		case e.dir:
+		if e.dir {
 			a := codec.PutArgs{Path: []byte(target), Mode: e.mode, Mtime: uint64(e.mtime),
 				MkDirs: true, Dir: true, Root: root}
-			err := c.Call(ctx, codec.MethodFilePut, &a, nil)
-			mu.Lock()
-			if err == nil {
-				res.Dirs++
-			} else if first == nil {
-				first = fmt.Errorf("put %s: %w", target, err)
+			if err := c.Call(ctx, codec.MethodFilePut, &a, nil); err != nil {
+				w.fail(fmt.Errorf("put %s: %w", target, err))
+				break
 			}
+			mu.Lock()
+			res.Dirs++
 			mu.Unlock()
-		case e.size <= smallFile:
-			slots <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-slots; wg.Done() }()
-				sent, err := c.putFile(ctx, e, target, root, t)
-				done(e, target, sent, err)
-			}()
-		default:
-			sent, err := c.putFile(ctx, e, target, root, t)
-			done(e, target, sent, err)
+			continue
 		}
+		w.run(e.size <= smallFile, func() error {
+			sent, err := c.putFile(ctx, e, target, root, t)
+			mu.Lock()
+			defer mu.Unlock()
+			res.Sent += sent
+			if err != nil {
+				return fmt.Errorf("put %s: %w", target, err)
+			}
+			res.Files++
+			res.Bytes += e.size
+			t.fileDone()
+			return nil
+		})
 	}
-	wg.Wait()
-	return res, first
+	err := w.wait()
+	return res, err
 }
 
-// smallInFlight is how many small files a Put keeps in flight at once.
+// window runs the files of a transfer: small ones up to n at once, each
+// in a goroutine of its own, the others one at a time in the caller's
+// goroutine, in order. After a file fails no new one starts; the first
+// error is the transfer's.
+type window struct {
+	mu    sync.Mutex
+	first error
+	wg    sync.WaitGroup
+	slots chan struct{}
+}
+
+// newWindow returns a window of n small files, or smallInFlight when n
+// is 0.
+func newWindow(n int) *window {
+	return &window{slots: make(chan struct{}, cmp.Or(n, smallInFlight))}
+}
+
+// run runs fn, a small file's in the background when small.
+func (w *window) run(small bool, fn func() error) {
+	if !small {
+		w.fail(fn())
+		return
+	}
+	w.slots <- struct{}{}
+	w.wg.Add(1)
+	go func() {
+		defer func() { <-w.slots; w.wg.Done() }()
+		w.fail(fn())
+	}()
+}
+
+// fail records err, when it is the first.
+func (w *window) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.first == nil {
+		w.first = err
+	}
+}
+
+func (w *window) failed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.first != nil
+}
+
+// wait waits for the files in flight and returns the first error.
+func (w *window) wait() error {
+	w.wg.Wait()
+	return w.first
+}
+
+// smallInFlight is how many small files a Put or a Get keeps in flight
+// at once.
 const smallInFlight = 16
 
 // putAck is the answer to one chunk, handed from the reader.
@@ -479,23 +508,39 @@ func (c *Client) Get(ctx context.Context, remote, localDir string, opts ...FileO
 	}
 	defer dst.Close()
 	base := path.Base(remote)
+	// As in Put, up to a window of small files are fetched at once, each
+	// a transfer of its own on this connection.
+	var mu sync.Mutex // guards res
+	w := newWindow(t.cfg.inFlight)
 	for _, e := range l.Files {
+		if w.failed() {
+			break
+		}
 		local := path.Join(base, string(e.Path))
 		if e.Dir {
 			if err := dst.MkdirAll(local, 0o755); err != nil {
-				return res, fmt.Errorf("get %s: %w", remote, err)
+				w.fail(fmt.Errorf("get %s: %w", remote, err))
+				break
 			}
 			continue
 		}
 		src := path.Join(remote, string(e.Path))
-		sent, err := c.getFile(ctx, src, root, dst, local, t)
-		res.Sent += sent
-		if err != nil {
-			return res, fmt.Errorf("get %s: %w", src, err)
-		}
-		res.Files++
-		res.Bytes += int64(e.Size)
-		t.fileDone()
+		w.run(e.Size <= smallFile, func() error {
+			sent, err := c.getFile(ctx, src, root, dst, local, t)
+			mu.Lock()
+			defer mu.Unlock()
+			res.Sent += sent
+			if err != nil {
+				return fmt.Errorf("get %s: %w", src, err)
+			}
+			res.Files++
+			res.Bytes += int64(e.Size)
+			t.fileDone()
+			return nil
+		})
+	}
+	if err := w.wait(); err != nil {
+		return res, err
 	}
 	// Directories last, deepest first, so that their times stay as set.
 	for i := len(l.Files) - 1; i >= 0; i-- {
