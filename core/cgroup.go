@@ -32,12 +32,14 @@ func findCgroupRoot(instance []byte) *cgroupRoot {
 		return nil
 	}
 	own := ownCgroup()
-	// TODO: a daemon that dies (SIGKILL) leaves its tacet-* directory and
-	// the empty process cgroups in it behind, and nothing removes them: a
-	// daemon cannot tell another live daemon's directory from a dead
-	// one's. Naming the directory after the state dir's lock (held by a
-	// live daemon) would let a starting daemon remove the empty ones of
-	// dead instances.
+	// A daemon that dies leaves this directory behind, and the next
+	// daemon on its state directory removes it (cgroup_clean.go).
+	// TODO: the directory of a daemon that ran without a state
+	// directory, or whose state directory no daemon uses again, is never
+	// removed: nothing tells another live daemon's directory from a dead
+	// one's. The daemon could mark its directory with its pid and the
+	// pid's start time (an xattr, which cgroupfs keeps), so that a
+	// starting daemon can remove the empty directories of dead owners.
 	dir := filepath.Join(mnt, own, "tacet-"+hex.EncodeToString(instance[:4]))
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil
@@ -236,8 +238,9 @@ func (e *Engine) removeCgroup(p *proc) error {
 	if err := p.cg.remove(); err != nil {
 		return err
 	}
-	if parent := filepath.Dir(p.cg.dir); p.inherited && (e.cg == nil || parent != e.cg.dir) {
-		unix.Rmdir(parent) // fails while others remain
+	// Refused while other carried-over processes remain in it.
+	if parent := filepath.Dir(p.cg.dir); e.oldCg[parent] && rmdirGone(parent) {
+		delete(e.oldCg, parent)
 	}
 	return nil
 }

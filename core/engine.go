@@ -87,6 +87,9 @@ type Engine struct {
 	smp      sampling    // sample subscriptions and the sampler (sample_sub.go)
 	giveBack *time.Timer // returns free memory after a burst (giveback.go)
 	probes   int         // net.probe connects in flight (probe.go)
+	// oldCg holds the cgroup directories of earlier instances on the
+	// state directory that are not removed yet (cgroup_clean.go).
+	oldCg map[string]bool
 
 	files fileState // file transfers and collected files (file_*.go); owned by the loop
 
@@ -135,6 +138,7 @@ func New(cfg Config) (*Engine, error) {
 		byPID:    make(map[int]*proc),
 		byTag:    make(map[string]*proc),
 		sessions: make(map[*session]struct{}),
+		oldCg:    make(map[string]bool),
 	}
 	e.mem.limit, e.disk.limit = cfg.MemBudget, cfg.DiskBudget
 	e.nextH = uint64(binary.BigEndian.Uint16(cfg.Instance)) << 40

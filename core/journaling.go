@@ -114,7 +114,7 @@ const compactMin = 1024
 func (e *Engine) snapshot() []journal.Record {
 	recs := make([]journal.Record, 0, len(e.procs)+1)
 	recs = append(recs, journal.Record{K: journal.KindInstance, Instance: e.cfg.Instance,
-		Boot: readTrim("/proc/sys/kernel/random/boot_id")})
+		Boot: readTrim("/proc/sys/kernel/random/boot_id"), Cgroups: e.instanceCgroups()})
 	for _, p := range e.procsInOrder() {
 		recs = append(recs, e.startRecord(p))
 	}

@@ -20,6 +20,12 @@ func runEngine(t *testing.T, cfg Config) (*Engine, *testClient, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if e.cg != nil && !cfg.KillOnExit {
+		// An engine that leaves its processes leaves its cgroup directory
+		// too, for the next one on its state directory; at the end of the
+		// test there is none. Registered first, so run after stop.
+		t.Cleanup(func() { removeEmptyCgroups(e.cg.dir, nil) })
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.Run(ctx); close(done) }()

@@ -51,9 +51,13 @@ func (e *Engine) recover() error {
 	}
 	taken := e.takeBack()
 	sameBoot := old.Boot == readTrim("/proc/sys/kernel/random/boot_id")
+	e.noteOldCgroups(old)
 	for _, jp := range old.Procs {
 		e.inherit(jp, taken, sameBoot)
 	}
+	// Before this instance's journal replaces the old one, so that a
+	// crash meanwhile leaves the directories recorded.
+	e.sweepOldCgroups()
 	for _, tk := range taken {
 		// TODO: a pipe whose process the journal does not know (a start
 		// whose record the crash cut short) is closed here, so its

@@ -37,7 +37,7 @@ func (e *Engine) shutdown(reaped chan reapResult) {
 	if e.cg != nil && e.cfg.KillOnExit {
 		for _, p := range e.procs {
 			if p.cg != nil {
-				p.cg.remove()
+				e.removeCgroup(p)
 			}
 		}
 		os.Remove(e.cg.dir)

@@ -3,7 +3,9 @@
 // Package journal keeps, in one file under the daemon's state directory,
 // what a daemon must know to report its processes after it died: each
 // process's start (handle, tag, argv, pid and the pid's start time, its
-// cgroup and spool files), its state changes and its exit record.
+// cgroup and spool files), its state changes and its exit record, and
+// the cgroup directories the daemon leaves behind for the next one to
+// remove.
 //
 // The file is a magic line followed by records, each a 4-byte big-endian
 // body length, the body's CRC-32C, and the body, a MessagePack Record. A

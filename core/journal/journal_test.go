@@ -5,6 +5,7 @@ package journal
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"gitlab.com/tacet/tacet/codec"
@@ -47,7 +48,8 @@ func load(t *testing.T, path string) *State {
 // TestReplay folds starts, state changes, exits and releases into the
 // processes still known, in start order.
 func TestReplay(t *testing.T) {
-	w, path := open(t, Record{K: KindInstance, Instance: []byte{1, 2}, Boot: "b"})
+	cgs := []string{"/cg/tacet-0102", "/cg/tacet-0001"}
+	w, path := open(t, Record{K: KindInstance, Instance: []byte{1, 2}, Boot: "b", Cgroups: cgs})
 	appendAll(t, w, start(1, "a"), start(2, "b"), start(3, "c"),
 		&Record{K: KindState, Handle: 3, State: "running", Times: codec.Times{ExecMono: 7}},
 		&Record{K: KindExit, Handle: 1, Exit: &codec.Exit{Handle: 1, Code: 3}},
@@ -55,8 +57,8 @@ func TestReplay(t *testing.T) {
 		&Record{K: KindExit, Handle: 9, Exit: &codec.Exit{Handle: 9}}, // never started
 	)
 	st := load(t, path)
-	if string(st.Instance) != "\x01\x02" || st.Boot != "b" {
-		t.Errorf("instance %x boot %q", st.Instance, st.Boot)
+	if string(st.Instance) != "\x01\x02" || st.Boot != "b" || !slices.Equal(st.Cgroups, cgs) {
+		t.Errorf("instance %x boot %q cgroups %q", st.Instance, st.Boot, st.Cgroups)
 	}
 	if len(st.Procs) != 2 || st.Procs[0].Start.Handle != 1 || st.Procs[1].Start.Handle != 3 {
 		t.Fatalf("procs %+v", st.Procs)

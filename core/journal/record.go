@@ -27,6 +27,11 @@ type Record struct {
 	// KindInstance.
 	Instance []byte `msg:"inst,omitempty"`
 	Boot     string `msg:"boot,omitempty"` // /proc/sys/kernel/random/boot_id
+	// Cgroups are the cgroup v2 directories (tacet-ID) that the instance
+	// removes once they are empty: its own, and those of earlier
+	// instances on the state directory that it has not removed yet. The
+	// next instance removes what is left of them.
+	Cgroups []string `msg:"cgs,omitempty"`
 
 	// KindStart. PStart is field 22 of /proc/PID/stat (clock ticks after
 	// boot), which tells the process apart from a later one given the

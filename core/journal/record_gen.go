@@ -17,8 +17,8 @@ const (
 func (z *Record) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(21)
-	var zb0001Mask uint32 /* 21 bits */
+	zb0001Len := uint32(22)
+	var zb0001Mask uint32 /* 22 bits */
 	_ = zb0001Mask
 	if z.Handle == 0 {
 		zb0001Len--
@@ -32,69 +32,73 @@ func (z *Record) MarshalMsg(b []byte) (o []byte, err error) {
 		zb0001Len--
 		zb0001Mask |= 0x8
 	}
-	if z.Tag == "" {
+	if z.Cgroups == nil {
 		zb0001Len--
 		zb0001Mask |= 0x10
 	}
-	if z.Argv == nil {
+	if z.Tag == "" {
 		zb0001Len--
 		zb0001Mask |= 0x20
 	}
-	if z.PID == 0 {
+	if z.Argv == nil {
 		zb0001Len--
 		zb0001Mask |= 0x40
 	}
-	if z.PStart == 0 {
+	if z.PID == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x80
 	}
-	if z.Pgrp == false {
+	if z.PStart == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x100
 	}
-	if z.Cgroup == "" {
+	if z.Pgrp == false {
 		zb0001Len--
 		zb0001Mask |= 0x200
 	}
-	if z.Spools == nil {
+	if z.Cgroup == "" {
 		zb0001Len--
 		zb0001Mask |= 0x400
 	}
-	if z.MemOnly == false {
+	if z.Spools == nil {
 		zb0001Len--
 		zb0001Mask |= 0x800
 	}
-	if z.Timeout == 0 {
+	if z.MemOnly == false {
 		zb0001Len--
 		zb0001Mask |= 0x1000
 	}
-	if z.Grace == 0 {
+	if z.Timeout == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x2000
 	}
-	if z.Lease == 0 {
+	if z.Grace == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x4000
 	}
-	if z.Real == 0 {
+	if z.Lease == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x8000
 	}
-	if z.Mono == 0 {
+	if z.Real == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x10000
 	}
-	if z.State == "" {
+	if z.Mono == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x20000
 	}
+	if z.State == "" {
+		zb0001Len--
+		zb0001Mask |= 0x40000
+	}
 	if z.Exit == nil {
 		zb0001Len--
-		zb0001Mask |= 0x80000
+		zb0001Mask |= 0x100000
 	}
 	if z.Fail == nil {
 		zb0001Len--
-		zb0001Mask |= 0x100000
+		zb0001Mask |= 0x200000
 	}
 	// variable map header, size zb0001Len
 	o = msgp.AppendMapHeader(o, zb0001Len)
@@ -120,77 +124,85 @@ func (z *Record) MarshalMsg(b []byte) (o []byte, err error) {
 			o = msgp.AppendString(o, z.Boot)
 		}
 		if (zb0001Mask & 0x10) == 0 { // if not omitted
+			// string "cgs"
+			o = append(o, 0xa3, 0x63, 0x67, 0x73)
+			o = msgp.AppendArrayHeader(o, uint32(len(z.Cgroups)))
+			for za0001 := range z.Cgroups {
+				o = msgp.AppendString(o, z.Cgroups[za0001])
+			}
+		}
+		if (zb0001Mask & 0x20) == 0 { // if not omitted
 			// string "tag"
 			o = append(o, 0xa3, 0x74, 0x61, 0x67)
 			o = msgp.AppendString(o, z.Tag)
 		}
-		if (zb0001Mask & 0x20) == 0 { // if not omitted
+		if (zb0001Mask & 0x40) == 0 { // if not omitted
 			// string "argv"
 			o = append(o, 0xa4, 0x61, 0x72, 0x67, 0x76)
 			o = msgp.AppendArrayHeader(o, uint32(len(z.Argv)))
-			for za0001 := range z.Argv {
-				o = msgp.AppendBytes(o, z.Argv[za0001])
+			for za0002 := range z.Argv {
+				o = msgp.AppendBytes(o, z.Argv[za0002])
 			}
 		}
-		if (zb0001Mask & 0x40) == 0 { // if not omitted
+		if (zb0001Mask & 0x80) == 0 { // if not omitted
 			// string "pid"
 			o = append(o, 0xa3, 0x70, 0x69, 0x64)
 			o = msgp.AppendUint32(o, z.PID)
 		}
-		if (zb0001Mask & 0x80) == 0 { // if not omitted
+		if (zb0001Mask & 0x100) == 0 { // if not omitted
 			// string "pst"
 			o = append(o, 0xa3, 0x70, 0x73, 0x74)
 			o = msgp.AppendUint64(o, z.PStart)
 		}
-		if (zb0001Mask & 0x100) == 0 { // if not omitted
+		if (zb0001Mask & 0x200) == 0 { // if not omitted
 			// string "pgrp"
 			o = append(o, 0xa4, 0x70, 0x67, 0x72, 0x70)
 			o = msgp.AppendBool(o, z.Pgrp)
 		}
-		if (zb0001Mask & 0x200) == 0 { // if not omitted
+		if (zb0001Mask & 0x400) == 0 { // if not omitted
 			// string "cg"
 			o = append(o, 0xa2, 0x63, 0x67)
 			o = msgp.AppendString(o, z.Cgroup)
 		}
-		if (zb0001Mask & 0x400) == 0 { // if not omitted
+		if (zb0001Mask & 0x800) == 0 { // if not omitted
 			// string "spool"
 			o = append(o, 0xa5, 0x73, 0x70, 0x6f, 0x6f, 0x6c)
 			o = msgp.AppendArrayHeader(o, uint32(len(z.Spools)))
-			for za0002 := range z.Spools {
-				o = msgp.AppendString(o, z.Spools[za0002])
+			for za0003 := range z.Spools {
+				o = msgp.AppendString(o, z.Spools[za0003])
 			}
 		}
-		if (zb0001Mask & 0x800) == 0 { // if not omitted
+		if (zb0001Mask & 0x1000) == 0 { // if not omitted
 			// string "memonly"
 			o = append(o, 0xa7, 0x6d, 0x65, 0x6d, 0x6f, 0x6e, 0x6c, 0x79)
 			o = msgp.AppendBool(o, z.MemOnly)
 		}
-		if (zb0001Mask & 0x1000) == 0 { // if not omitted
+		if (zb0001Mask & 0x2000) == 0 { // if not omitted
 			// string "timeout"
 			o = append(o, 0xa7, 0x74, 0x69, 0x6d, 0x65, 0x6f, 0x75, 0x74)
 			o = msgp.AppendInt64(o, z.Timeout)
 		}
-		if (zb0001Mask & 0x2000) == 0 { // if not omitted
+		if (zb0001Mask & 0x4000) == 0 { // if not omitted
 			// string "grace"
 			o = append(o, 0xa5, 0x67, 0x72, 0x61, 0x63, 0x65)
 			o = msgp.AppendInt64(o, z.Grace)
 		}
-		if (zb0001Mask & 0x4000) == 0 { // if not omitted
+		if (zb0001Mask & 0x8000) == 0 { // if not omitted
 			// string "lease"
 			o = append(o, 0xa5, 0x6c, 0x65, 0x61, 0x73, 0x65)
 			o = msgp.AppendInt64(o, z.Lease)
 		}
-		if (zb0001Mask & 0x8000) == 0 { // if not omitted
+		if (zb0001Mask & 0x10000) == 0 { // if not omitted
 			// string "real"
 			o = append(o, 0xa4, 0x72, 0x65, 0x61, 0x6c)
 			o = msgp.AppendUint64(o, z.Real)
 		}
-		if (zb0001Mask & 0x10000) == 0 { // if not omitted
+		if (zb0001Mask & 0x20000) == 0 { // if not omitted
 			// string "mono"
 			o = append(o, 0xa4, 0x6d, 0x6f, 0x6e, 0x6f)
 			o = msgp.AppendUint64(o, z.Mono)
 		}
-		if (zb0001Mask & 0x20000) == 0 { // if not omitted
+		if (zb0001Mask & 0x40000) == 0 { // if not omitted
 			// string "state"
 			o = append(o, 0xa5, 0x73, 0x74, 0x61, 0x74, 0x65)
 			o = msgp.AppendString(o, z.State)
@@ -202,7 +214,7 @@ func (z *Record) MarshalMsg(b []byte) (o []byte, err error) {
 			err = msgp.WrapError(err, "Times")
 			return
 		}
-		if (zb0001Mask & 0x80000) == 0 { // if not omitted
+		if (zb0001Mask & 0x100000) == 0 { // if not omitted
 			// string "exit"
 			o = append(o, 0xa4, 0x65, 0x78, 0x69, 0x74)
 			if z.Exit == nil {
@@ -215,7 +227,7 @@ func (z *Record) MarshalMsg(b []byte) (o []byte, err error) {
 				}
 			}
 		}
-		if (zb0001Mask & 0x100000) == 0 { // if not omitted
+		if (zb0001Mask & 0x200000) == 0 { // if not omitted
 			// string "fail"
 			o = append(o, 0xa4, 0x66, 0x61, 0x69, 0x6c)
 			if z.Fail == nil {
@@ -294,6 +306,29 @@ func (z *Record) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Boot")
 				return
 			}
+		case "cgs":
+			var zb0003 uint32
+			zb0003, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Cgroups")
+				return
+			}
+			if zb0003 > z89264a71limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.Cgroups) >= int(zb0003) {
+				z.Cgroups = (z.Cgroups)[:zb0003]
+			} else {
+				z.Cgroups = make([]string, zb0003)
+			}
+			for za0001 := range z.Cgroups {
+				z.Cgroups[za0001], bts, err = msgp.ReadStringBytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Cgroups", za0001)
+					return
+				}
+			}
 		case "tag":
 			z.Tag, bts, err = msgp.ReadStringBytes(bts)
 			if err != nil {
@@ -301,43 +336,43 @@ func (z *Record) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 		case "argv":
-			var zb0003 uint32
-			zb0003, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			var zb0004 uint32
+			zb0004, bts, err = msgp.ReadArrayHeaderBytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Argv")
 				return
 			}
-			if zb0003 > z89264a71limitArrays {
+			if zb0004 > z89264a71limitArrays {
 				err = msgp.ErrLimitExceeded
 				return
 			}
-			if cap(z.Argv) >= int(zb0003) {
-				z.Argv = (z.Argv)[:zb0003]
+			if cap(z.Argv) >= int(zb0004) {
+				z.Argv = (z.Argv)[:zb0004]
 			} else {
-				z.Argv = make([][]byte, zb0003)
+				z.Argv = make([][]byte, zb0004)
 			}
-			for za0001 := range z.Argv {
-				var zb0004 uint32
-				zb0004, bts, err = msgp.ReadBytesHeader(bts)
+			for za0002 := range z.Argv {
+				var zb0005 uint32
+				zb0005, bts, err = msgp.ReadBytesHeader(bts)
 				if err != nil {
-					err = msgp.WrapError(err, "Argv", za0001)
+					err = msgp.WrapError(err, "Argv", za0002)
 					return
 				}
-				if zb0004 > z89264a71limitArrays {
+				if zb0005 > z89264a71limitArrays {
 					err = msgp.ErrLimitExceeded
 					return
 				}
-				if z.Argv[za0001] == nil || uint32(cap(z.Argv[za0001])) < zb0004 {
-					z.Argv[za0001] = make([]byte, zb0004)
+				if z.Argv[za0002] == nil || uint32(cap(z.Argv[za0002])) < zb0005 {
+					z.Argv[za0002] = make([]byte, zb0005)
 				} else {
-					z.Argv[za0001] = z.Argv[za0001][:zb0004]
+					z.Argv[za0002] = z.Argv[za0002][:zb0005]
 				}
-				if uint32(len(bts)) < zb0004 {
+				if uint32(len(bts)) < zb0005 {
 					err = msgp.ErrShortBytes
 					return
 				}
-				copy(z.Argv[za0001], bts[:zb0004])
-				bts = bts[zb0004:]
+				copy(z.Argv[za0002], bts[:zb0005])
+				bts = bts[zb0005:]
 			}
 		case "pid":
 			z.PID, bts, err = msgp.ReadUint32Bytes(bts)
@@ -364,25 +399,25 @@ func (z *Record) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 		case "spool":
-			var zb0005 uint32
-			zb0005, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			var zb0006 uint32
+			zb0006, bts, err = msgp.ReadArrayHeaderBytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Spools")
 				return
 			}
-			if zb0005 > z89264a71limitArrays {
+			if zb0006 > z89264a71limitArrays {
 				err = msgp.ErrLimitExceeded
 				return
 			}
-			if cap(z.Spools) >= int(zb0005) {
-				z.Spools = (z.Spools)[:zb0005]
+			if cap(z.Spools) >= int(zb0006) {
+				z.Spools = (z.Spools)[:zb0006]
 			} else {
-				z.Spools = make([]string, zb0005)
+				z.Spools = make([]string, zb0006)
 			}
-			for za0002 := range z.Spools {
-				z.Spools[za0002], bts, err = msgp.ReadStringBytes(bts)
+			for za0003 := range z.Spools {
+				z.Spools[za0003], bts, err = msgp.ReadStringBytes(bts)
 				if err != nil {
-					err = msgp.WrapError(err, "Spools", za0002)
+					err = msgp.WrapError(err, "Spools", za0003)
 					return
 				}
 			}
@@ -482,13 +517,17 @@ func (z *Record) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *Record) Msgsize() (s int) {
-	s = 3 + 2 + msgp.StringPrefixSize + len(z.K) + 2 + msgp.Uint64Size + 5 + msgp.BytesPrefixSize + len(z.Instance) + 5 + msgp.StringPrefixSize + len(z.Boot) + 4 + msgp.StringPrefixSize + len(z.Tag) + 5 + msgp.ArrayHeaderSize
-	for za0001 := range z.Argv {
-		s += msgp.BytesPrefixSize + len(z.Argv[za0001])
+	s = 3 + 2 + msgp.StringPrefixSize + len(z.K) + 2 + msgp.Uint64Size + 5 + msgp.BytesPrefixSize + len(z.Instance) + 5 + msgp.StringPrefixSize + len(z.Boot) + 4 + msgp.ArrayHeaderSize
+	for za0001 := range z.Cgroups {
+		s += msgp.StringPrefixSize + len(z.Cgroups[za0001])
+	}
+	s += 4 + msgp.StringPrefixSize + len(z.Tag) + 5 + msgp.ArrayHeaderSize
+	for za0002 := range z.Argv {
+		s += msgp.BytesPrefixSize + len(z.Argv[za0002])
 	}
 	s += 4 + msgp.Uint32Size + 4 + msgp.Uint64Size + 5 + msgp.BoolSize + 3 + msgp.StringPrefixSize + len(z.Cgroup) + 6 + msgp.ArrayHeaderSize
-	for za0002 := range z.Spools {
-		s += msgp.StringPrefixSize + len(z.Spools[za0002])
+	for za0003 := range z.Spools {
+		s += msgp.StringPrefixSize + len(z.Spools[za0003])
 	}
 	s += 8 + msgp.BoolSize + 8 + msgp.Int64Size + 6 + msgp.Int64Size + 6 + msgp.Int64Size + 5 + msgp.Uint64Size + 5 + msgp.Uint64Size + 6 + msgp.StringPrefixSize + len(z.State) + 6 + z.Times.Msgsize() + 5
 	if z.Exit == nil {

@@ -8,8 +8,9 @@ import "gitlab.com/tacet/tacet/codec"
 // each as its start record brought up to date, with its exit or failure
 // if it ended.
 type State struct {
-	Instance []byte // of the last instance that wrote the journal
-	Boot     string // the boot the last instance ran in
+	Instance []byte   // of the last instance that wrote the journal
+	Boot     string   // the boot the last instance ran in
+	Cgroups  []string // cgroup directories the last instance had to remove
 	Procs    []*Proc
 }
 
@@ -32,7 +33,7 @@ func Replay(recs []Record) *State {
 	for i := range recs {
 		r := &recs[i]
 		if r.K == KindInstance {
-			st.Instance, st.Boot = r.Instance, r.Boot
+			st.Instance, st.Boot, st.Cgroups = r.Instance, r.Boot, r.Cgroups
 			continue
 		}
 		if r.K == KindStart {
