@@ -234,12 +234,16 @@ func (c *cgroup) remove() error {
 
 // removeCgroup deletes p's cgroup and, for a process of a previous
 // instance, that instance's directory once it is empty.
-func (e *Engine) removeCgroup(p *proc) error {
-	if err := p.cg.remove(); err != nil {
+func (e *Engine) removeCgroup(p *proc) error { return e.removeCgroupDir(p.cg) }
+
+// removeCgroupDir deletes cg and, when it was a cgroup of a previous
+// instance, that instance's directory once it is empty.
+func (e *Engine) removeCgroupDir(cg *cgroup) error {
+	if err := cg.remove(); err != nil {
 		return err
 	}
 	// Refused while other carried-over processes remain in it.
-	if parent := filepath.Dir(p.cg.dir); e.oldCg[parent] && rmdirGone(parent) {
+	if parent := filepath.Dir(cg.dir); e.oldCg[parent] && rmdirGone(parent) {
 		delete(e.oldCg, parent)
 	}
 	return nil

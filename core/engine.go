@@ -90,6 +90,8 @@ type Engine struct {
 	// oldCg holds the cgroup directories of earlier instances on the
 	// state directory that are not removed yet (cgroup_clean.go).
 	oldCg map[string]bool
+	// cgReap removes released cgroups once their killed trees are gone.
+	cgReap cgroupReaper
 
 	files fileState // file transfers and collected files (file_*.go); owned by the loop
 

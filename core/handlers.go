@@ -348,8 +348,10 @@ func (e *Engine) forget(p *proc) {
 		}
 	}
 	if p.cg != nil {
+		// The tree dies after the kill returns: the cgroup is removed
+		// once its last process has left it.
 		p.cg.kill()
-		e.removeCgroup(p)
+		e.removeOrWatch(p.cg)
 	}
 	e.noteFreed()
 	e.journalRelease(p)

@@ -40,7 +40,10 @@ func (e *Engine) shutdown(reaped chan reapResult) {
 				e.removeCgroup(p)
 			}
 		}
+		e.closeCgroupReaper()
 		os.Remove(e.cg.dir)
+	} else {
+		e.closeCgroupReaper()
 	}
 }
 

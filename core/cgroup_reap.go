@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package core
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// cgroupReaper removes the cgroups whose rmdir the kernel refused
+// because processes were still leaving them. A tree killed at release
+// through cgroup.kill dies after the write returns, so the rmdir that
+// follows it usually fails; without a second try the empty cgroup would
+// stay for the daemon's life.
+//
+// The kernel marks a cgroup's cgroup.events modified when the cgroup
+// stops being populated. An inotify descriptor in the runtime's poller
+// turns that into the wake-up of one goroutine, which has the loop try
+// the rmdir again. Nothing polls, and a daemon with no such cgroup has no
+// descriptor at all. Its fields belong to the loop but for f, which the
+// reading goroutine also uses.
+type cgroupReaper struct {
+	f    *os.File // the inotify descriptor, nil until first needed
+	fd   int
+	wait map[int32]*cgroup // by watch descriptor
+}
+
+// removeOrWatch removes cg, or watches it and removes it once it is
+// empty. It runs on the loop.
+func (e *Engine) removeOrWatch(cg *cgroup) {
+	if e.removeCgroupDir(cg) == nil {
+		return
+	}
+	r := &e.cgReap
+	if r.f == nil {
+		fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+		if err != nil {
+			return // left as it is, as without a reaper
+		}
+		r.fd, r.f, r.wait = fd, os.NewFile(uintptr(fd), "inotify"), map[int32]*cgroup{}
+		go e.readCgroupEvents(r.f)
+	}
+	wd, err := unix.InotifyAddWatch(r.fd, filepath.Join(cg.dir, "cgroup.events"), unix.IN_MODIFY)
+	if err != nil {
+		return
+	}
+	r.wait[int32(wd)] = cg
+	// It may have emptied before the watch began.
+	e.retryCgroup(int32(wd))
+}
+
+// retryCgroup tries again to remove the cgroup of watch wd.
+func (e *Engine) retryCgroup(wd int32) {
+	r := &e.cgReap
+	cg := r.wait[wd]
+	if cg == nil {
+		return
+	}
+	if err := e.removeCgroupDir(cg); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	delete(r.wait, wd)
+	// The kernel drops the watch of a removed file itself (IN_IGNORED);
+	// the call only makes sure of it.
+	unix.InotifyRmWatch(r.fd, uint32(wd))
+}
+
+// readCgroupEvents hands every modification of a watched cgroup.events
+// to the loop until f is closed.
+func (e *Engine) readCgroupEvents(f *os.File) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := f.Read(buf)
+		if err != nil {
+			return
+		}
+		for off := 0; off+unix.SizeofInotifyEvent <= n; {
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+			off += unix.SizeofInotifyEvent + int(ev.Len)
+			if ev.Mask&unix.IN_MODIFY == 0 {
+				continue
+			}
+			wd := ev.Wd
+			if !e.post(func() { e.retryCgroup(wd) }) {
+				return
+			}
+		}
+	}
+}
+
+// closeCgroupReaper tries the watched cgroups once more and stops
+// watching, when the daemon stops.
+func (e *Engine) closeCgroupReaper() {
+	r := &e.cgReap
+	if r.f == nil {
+		return
+	}
+	for wd := range r.wait {
+		e.retryCgroup(wd)
+	}
+	r.f.Close()
+}
