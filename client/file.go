@@ -66,14 +66,20 @@ type fileConfig struct {
 
 // WithSmallFilesInFlight sets how many small files (64 KiB or less) a Put
 // or a Get keeps in flight before it waits for the daemon's answers: 16
-// by default, 1 for one after the other. More hide more of a long round
-// trip.
+// by default, 1 for one after the other, at most maxSmallInFlight. More
+// hide more of a long round trip.
 func WithSmallFilesInFlight(n int) FileOption {
-	return func(c *fileConfig) { c.inFlight = max(n, 1) }
+	return func(c *fileConfig) { c.inFlight = min(max(n, 1), maxSmallInFlight) }
 }
 
+// maxSmallInFlight keeps a Get's transfers in flight well under the 64 a
+// daemon allows on one connection, leaving room for other transfers.
+const maxSmallInFlight = 32
+
 // WithProgress has fn called with the progress of the transfer after
-// each chunk is acknowledged or written, from one goroutine at a time.
+// each chunk is acknowledged or written. The calls of one transfer come
+// from one goroutine at a time; those of a Group's hosts may come at
+// once.
 func WithProgress(fn func(Progress)) FileOption {
 	return func(c *fileConfig) { c.progress = fn }
 }
@@ -242,15 +248,21 @@ func (c *Client) putPlan(ctx context.Context, plan *putPlan, remote string, opts
 	// others, so that a tree of small files costs round trips by the
 	// window, not by the file, over a link with a long round trip. On
 	// loopback this changes nothing measurable: the daemon's work per file
-	// is the limit there. Directories and larger files go one at a time,
-	// in the plan's order, parents before what they hold.
+	// is the limit there. Larger files go one at a time. The directories,
+	// which the plan puts after the files so that writing the files does
+	// not change the times set on them, wait until every file is in.
 	var mu sync.Mutex // guards res
 	w := newWindow(t.cfg.inFlight)
+	filesIn := false
 	for i := range plan.entries {
+		e := &plan.entries[i]
+		if e.dir && !filesIn {
+			w.wg.Wait()
+			filesIn = true
+		}
 		if w.failed() {
 			break
 		}
-		e := &plan.entries[i]
 		target := path.Join(remote, e.rel)
 		if e.dir {
 			a := codec.PutArgs{Path: []byte(target), Mode: e.mode, Mtime: uint64(e.mtime),
@@ -322,6 +334,7 @@ func (w *window) fail(err error) {
 	}
 }
 
+// failed reports whether a file has failed.
 func (w *window) failed() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -155,3 +155,44 @@ func TestFileTreeRoundTrip(t *testing.T) {
 	}
 	sameTree(t, src, filepath.Join(back, "tree"))
 }
+
+// TestFileTreeDirTimesWithWindow puts and gets a tree whose one
+// directory holds as many small files as travel at a time, so that all
+// of them are in flight when the directory's turn comes: the time set on
+// it must survive the files written into it.
+func TestFileTreeDirTimesWithWindow(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "tree")
+	for _, dir := range []string{"a"} {
+		for i := range 16 {
+			p := filepath.Join(src, dir, fmt.Sprintf("f%02d", i))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte{byte(i)}, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, dir := range []string{"a", ""} { // deepest first
+		setTimeMode(t, filepath.Join(src, dir), 0o755, time.Unix(1_500_000_000, 0))
+	}
+	d := startDaemon(t)
+	c := dialAll(t, []*daemon{d})[0]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := range 20 {
+		remote := filepath.Join(t.TempDir(), "tree")
+		if _, err := c.Put(ctx, src, remote); err != nil {
+			t.Fatal(err)
+		}
+		sameTree(t, src, remote)
+		back := t.TempDir()
+		if _, err := c.Get(ctx, remote, back); err != nil {
+			t.Fatal(err)
+		}
+		sameTree(t, src, filepath.Join(back, "tree"))
+		if t.Failed() {
+			t.Fatalf("round %d", i)
+		}
+	}
+}
