@@ -132,7 +132,7 @@ func (e *DialError) Unwrap() error { return e.Err }
 // goes on at To.
 type GapError struct {
 	From, To uint64
-	Why      string // "mem-budget", "disk-budget", "retention", ...
+	Why      string // "mem-budget", "disk-budget", "disk-error", "retention", ...
 }
 
 func (e *GapError) Error() string {

@@ -46,7 +46,7 @@ type Gap struct {
 	Stream uint8  `msg:"s"`
 	From   uint64 `msg:"from"`
 	To     uint64 `msg:"to"`
-	Why    string `msg:"why"` // "mem-budget", "disk-budget", "retention"
+	Why    string `msg:"why"` // "mem-budget", "disk-budget", "disk-error", "retention", "restart"
 }
 
 // EOS says that a stream ended at Length bytes and that the subscriber has

@@ -35,7 +35,8 @@ type Stream struct {
 	spoolFD   int      // spool's descriptor, for splice
 	noSplice  bool     // the source cannot be spliced into the spool (a terminal)
 	spooled   spans    // offsets written to the spool
-	spoolFull bool     // the disk budget refused this stream
+	spoolFull bool     // the disk budget, or the disk, refused this stream
+	spoolErr  bool     // it was the disk: a write or the file's creation failed
 	spoolSz   int64    // bytes taken from the disk budget
 	memSz     int64    // bytes taken from the memory budget
 	lost      spans    // offsets no longer held, with the reason
@@ -232,7 +233,10 @@ func (st *Stream) appendedLocked(pos, n, t uint64, spooled bool) {
 // of them that the spool does not hold are lost.
 func (st *Stream) forgetLocked(from, to uint64) {
 	why := "mem-budget"
-	if st.spoolPath != "" {
+	switch {
+	case st.spoolErr:
+		why = "disk-error"
+	case st.spoolPath != "":
 		why = "disk-budget"
 	}
 	for from < to {
@@ -283,14 +287,17 @@ func (st *Stream) spoolLocked(off uint64, p []byte) {
 		return
 	}
 	if st.spool == nil && !st.openSpoolLocked() {
+		// No spool file at all (ENOSPC, EMFILE): as a failed write.
 		st.disk.give(int64(len(p)))
+		st.spoolFull, st.spoolErr = true, true
+		st.ringMax = st.memMax
 		return
 	}
 	if _, err := st.spool.WriteAt(p, int64(off)); err != nil {
 		// A full or failing disk (ENOSPC, EIO) ends spooling as the budget
 		// does, and for the same reason: one gap, not scattered pieces.
 		st.disk.give(int64(len(p)))
-		st.spoolFull = true
+		st.spoolFull, st.spoolErr = true, true
 		st.ringMax = st.memMax
 		return
 	}

@@ -68,15 +68,15 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("%d gaps, want the one between what the disk and the ring hold", len(sd.gaps))
 	}
 	g := sd.gaps[0]
-	if g.Why != "disk-budget" || g.From == 0 || g.From > 1<<20 || g.To < uint64(len(want))-(8<<20) || g.To == uint64(len(want)) {
-		t.Errorf("gap [%d, %d) %q, want disk-budget from the end of a 1 MiB disk to the 8 MiB ring at the end of %d bytes",
+	if g.Why != "disk-error" || g.From == 0 || g.From > 1<<20 || g.To < uint64(len(want))-(8<<20) || g.To == uint64(len(want)) {
+		t.Errorf("gap [%d, %d) %q, want disk-error from the end of a 1 MiB disk to the 8 MiB ring at the end of %d bytes",
 			g.From, g.To, g.Why, len(want))
 	}
 
 	// out.read reports the same loss.
 	var rr codec.ReadResult
 	c.mustCall(codec.MethodRead, &codec.ReadArgs{Handle: r.Handle, Stream: codec.Stdout, Offset: g.From}, &rr)
-	if rr.GapTo != g.To || rr.Why != "disk-budget" || len(rr.Data) != 0 {
+	if rr.GapTo != g.To || rr.Why != "disk-error" || len(rr.Data) != 0 {
 		t.Errorf("out.read at %d: gapto %d why %q, %d bytes; want the gap to %d", g.From, rr.GapTo, rr.Why, len(rr.Data), g.To)
 	}
 

@@ -160,7 +160,7 @@ class ConnectionLost(TacetError):
 
 class OutputGap(TacetError):
     """Bytes [start, end) of a stream are lost (`why`: mem-budget,
-    disk-budget, retention) and the reader was asked not to skip them."""
+    disk-budget, disk-error, retention) and the reader was asked not to skip them."""
 
     def __init__(self, message="", *, start=0, end=0, why="", **kw):
         super().__init__(message or "output lost: bytes [%d, %d), %s" % (start, end, why), **kw)
