@@ -213,9 +213,20 @@ func TestRunReleases(t *testing.T) {
 		}
 	}
 	for i := range 2 {
-		if r := runTacet(t, f.keyFile, "-w", f.addr(i), "--json", "ps"); strings.Contains(r.stdout, "echo") {
+		r := runTacet(t, f.keyFile, "-w", f.addr(i), "--json", "ps")
+		if r.status != 0 {
+			t.Fatalf("ps on daemon %d: status %d, stderr %q", i, r.status, r.stderr)
+		}
+		if strings.Contains(r.stdout, "echo") {
 			t.Errorf("daemon %d still keeps a process that tacet run copied to the end:\n%s", i, r.stdout)
 		}
+	}
+	// With --tag the records stay, so that a retry finds the process.
+	if r := runTacet(t, f.keyFile, "-w", f.addr(0), "run", "--tag", "once", "--", "echo", "tagged"); r.status != 0 {
+		t.Fatalf("run --tag: status %d, stderr %q", r.status, r.stderr)
+	}
+	if r := runTacet(t, f.keyFile, "-w", f.addr(0), "--json", "ps"); !strings.Contains(r.stdout, "tagged") {
+		t.Errorf("tacet run --tag released its process:\n%s", r.stdout)
 	}
 
 	r := runTacet(t, f.keyFile, "-w", f.addr(0), "--json", "run", "--keep", "--", "echo", "kept")

@@ -30,6 +30,7 @@ type cli struct {
 
 	collectDir string // run --collect-dir
 	keep       bool   // run --keep: leave the ended process's records on the daemon
+	tagged     bool   // run --tag: the records stay, for retries with the tag
 }
 
 // dial connects to the daemon at addr.

@@ -81,7 +81,7 @@ func cmdRun(ctx context.Context, t *cli, args []string) int {
 	fs.BoolVar(&ff.sync, "sync", false, "stage on every host, then release all at one instant (--at), each daemon's clock offset accounted for")
 	fs.StringVar(&ff.at, "at", "", "with --sync, the instant: RFC 3339 `TIME` or +DUR from now; default 500ms after staging")
 	fs.Var(&ff.roles, "role", "`SET=CMD`: the hosts of node set SET run /bin/sh -c CMD instead of ARGV; repeatable")
-	fs.BoolVar(&t.keep, "keep", false, "keep the ended process's output and exit record on the daemon (tacet logs ID, then tacet release ID); by default run releases them once it has copied everything")
+	fs.BoolVar(&t.keep, "keep", false, "keep the ended process's output and exit record on the daemon (tacet logs ID, then tacet release ID); by default run releases them once it has copied everything, which ends whatever the process left running in its cgroup, unless --tag is given")
 	if err := t.parseFlags(fs, args); err != nil {
 		return helpOrFail(t, err)
 	}
@@ -89,6 +89,7 @@ func cmdRun(ctx context.Context, t *cli, args []string) int {
 		return t.fail(usagef("--at needs --sync"))
 	}
 	t.collectDir = sf.into
+	t.tagged = sf.tag != ""
 	if ff.wantsFanout(t.opts.hosts) {
 		if len(sf.collect) > 0 {
 			return t.fail(usagef("--collect takes one host for now; use tacet get for many"))
@@ -178,9 +179,15 @@ func (t *cli) runOn(ctx context.Context, addr string, a *codec.StartArgs) int {
 // output and its exit record, unless --keep was given. Without it, every
 // run would leave its output spooled on the daemon until someone
 // released it, and a few large runs would use up the daemon's disk
-// budget, after which later processes' output could be dropped.
+// budget, after which later processes' output could be dropped. Like
+// the end of a systemd unit, the release ends what the process left
+// running in its cgroup: a daemon started for later is for tacet start.
+//
+// A run with --tag keeps the records: a retry with the tag must find the
+// process rather than start it again, and the process may be another
+// run's, one this run only attached to.
 func (t *cli) release(ctx context.Context, addr string, r *client.Redialer, h uint64) {
-	if t.keep {
+	if t.keep || t.tagged {
 		return
 	}
 	c, err := r.Client(ctx)
@@ -251,7 +258,8 @@ func (t *cli) forwardStdin(ctx context.Context, addr string, r *client.Redialer,
 		if err == nil && (n > 0 || rerr != nil) {
 			err = c.Process(h).Stdin(ctx, buf[:n], rerr != nil)
 		}
-		if err != nil && ctx.Err() == nil && !errors.Is(err, client.ErrWrongState) {
+		// Ended, or ended and released: the rest of the input has no reader.
+		if err != nil && ctx.Err() == nil && !errors.Is(err, client.ErrWrongState) && !errors.Is(err, client.ErrNotFound) {
 			t.warnf(addr, "stdin: %v", err)
 		}
 		if err != nil || rerr != nil {
