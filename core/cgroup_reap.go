@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -43,6 +44,7 @@ func (e *Engine) removeOrWatch(cg *cgroup) {
 			return // left as it is, as without a reaper
 		}
 		r.fd, r.f, r.wait = fd, os.NewFile(uintptr(fd), "inotify"), map[int32]*cgroup{}
+		e.wg.Add(1)
 		go e.readCgroupEvents(r.f)
 	}
 	wd, err := unix.InotifyAddWatch(r.fd, filepath.Join(cg.dir, "cgroup.events"), unix.IN_MODIFY)
@@ -71,8 +73,10 @@ func (e *Engine) retryCgroup(wd int32) {
 }
 
 // readCgroupEvents hands every modification of a watched cgroup.events
-// to the loop until f is closed.
+// to the loop until f is closed. When the kernel's queue overflowed,
+// events were lost, and the loop tries every watched cgroup.
 func (e *Engine) readCgroupEvents(f *os.File) {
+	defer e.wg.Done()
 	buf := make([]byte, 4096)
 	for {
 		n, err := f.Read(buf)
@@ -82,26 +86,48 @@ func (e *Engine) readCgroupEvents(f *os.File) {
 		for off := 0; off+unix.SizeofInotifyEvent <= n; {
 			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
 			off += unix.SizeofInotifyEvent + int(ev.Len)
-			if ev.Mask&unix.IN_MODIFY == 0 {
+			var retry func()
+			switch wd := ev.Wd; {
+			case ev.Mask&unix.IN_Q_OVERFLOW != 0:
+				retry = e.retryCgroups
+			case ev.Mask&unix.IN_MODIFY != 0:
+				retry = func() { e.retryCgroup(wd) }
+			default:
 				continue
 			}
-			wd := ev.Wd
-			if !e.post(func() { e.retryCgroup(wd) }) {
+			if !e.post(retry) {
 				return
 			}
 		}
 	}
 }
 
-// closeCgroupReaper tries the watched cgroups once more and stops
-// watching, when the daemon stops.
+// retryCgroups tries every watched cgroup again.
+func (e *Engine) retryCgroups() {
+	for wd := range e.cgReap.wait {
+		e.retryCgroup(wd)
+	}
+}
+
+// closeCgroupReaper stops watching when the daemon stops. The trees of
+// processes released just before are usually still dying: for up to
+// reapAtExit the loop, which no longer reads the reader's notices, tries
+// their cgroups itself.
 func (e *Engine) closeCgroupReaper() {
 	r := &e.cgReap
 	if r.f == nil {
 		return
 	}
-	for wd := range r.wait {
-		e.retryCgroup(wd)
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		e.retryCgroups()
+		if len(r.wait) == 0 || time.Since(start) > reapAtExit {
+			break
+		}
 	}
 	r.f.Close()
+	r.f = nil
 }
+
+// reapAtExit bounds how long a stopping daemon waits for released trees
+// to leave their cgroups.
+const reapAtExit = time.Second
