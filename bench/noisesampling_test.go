@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func BenchmarkNoiseSampling(b *testing.B) {
 		un := noisePairs(b, d, pairs, 100*time.Millisecond, func() []float64 { return runNoise(b, prog, "cpu", rounds) })
 		d.stop()
 
-		avoidCPU(b, cpu)
+		restore := avoidCPU(b, cpu)
 		d = startDaemon(b, false, "--cpus", strconv.Itoa(cpu))
 		checkPinned(b, d.pid(), cpu)
 		pinned := func() []float64 { return runNoise(b, taskset, "-c", strconv.Itoa(cpu), prog, "cpu", rounds) }
@@ -75,6 +76,7 @@ func BenchmarkNoiseSampling(b *testing.B) {
 		// loop beside the CPU time the daemon spent on it.
 		pin100 := noisePairs(b, d, max(pairs/4, 12), 10*time.Millisecond, pinned)
 		d.stop()
+		restore() // a next iteration's unpinned case runs as this one's did
 
 		reportNoise(b, "unpinned", un.slowdown())
 		reportNoise(b, "unpinned-loopcpu", un.cpuGrowth())
@@ -199,8 +201,9 @@ func reportNoise(b *testing.B, name string, s samples) {
 }
 
 // avoidCPU keeps every thread of this process off cpu until the
-// benchmark ends; threads created later inherit it from their creators.
-func avoidCPU(b *testing.B, cpu int) {
+// returned function is called, or the benchmark ends; threads created
+// later inherit it from their creators.
+func avoidCPU(b *testing.B, cpu int) (restore func()) {
 	b.Helper()
 	var orig, set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &orig); err != nil {
@@ -212,7 +215,10 @@ func avoidCPU(b *testing.B, cpu int) {
 		b.Fatalf("this process may run only on CPU %d", cpu)
 	}
 	setAllThreads(b, &set)
-	b.Cleanup(func() { setAllThreads(b, &orig) })
+	var once sync.Once
+	restore = func() { once.Do(func() { setAllThreads(b, &orig) }) }
+	b.Cleanup(restore)
+	return restore
 }
 
 func setAllThreads(b *testing.B, set *unix.CPUSet) {

@@ -38,7 +38,7 @@ func (s samples) max() float64    { return s.quantile(1) }
 // median of the population s was drawn from: the order statistics whose
 // ranks bound the median with probability 0.95, the count of samples
 // below it being binomial (normal approximation, fair from about 20
-// samples). With fewer than 6 samples it is the whole range.
+// samples). With 10 samples or fewer it is the whole range.
 func (s samples) medianCI() (lo, hi float64) {
 	if len(s) == 0 {
 		return math.NaN(), math.NaN()

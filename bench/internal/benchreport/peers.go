@@ -118,26 +118,30 @@ func writeNoiseSampling(w io.Writer, res results, sec section) {
 		if !ok {
 			return
 		}
-		lo, _, _ := res.value(b, m+"-ci-lo-%")
-		hi, _, _ := res.value(b, m+"-ci-hi-%")
+		lo, _, okLo := res.value(b, m+"-ci-lo-%")
+		hi, _, okHi := res.value(b, m+"-ci-hi-%")
 		mn, _, _ := res.value(b, m+"-min-%")
 		mx, _, _ := res.value(b, m+"-max-%")
 		verdict := ""
-		if met != nil {
+		if met != nil && okLo && okHi {
 			verdict = met(lo, hi)
 		}
 		fmt.Fprintf(w, "| %s | %+.3f%% | %+.3f – %+.3f%% | %+.2f – %+.2f%% | %s | %s |\n",
 			label, v, lo, hi, mn, mx, target, verdict)
 	}
-	// below is the verdict on "the figure is at most limit".
-	below := func(limit float64) func(lo, hi float64) string {
+	// under is the verdict on "the figure is under limit", atMost on "at
+	// most limit", each judged on the whole interval.
+	under := func(limit float64) func(lo, hi float64) string {
+		return func(lo, hi float64) string { return verdict(hi < limit, lo < limit && hi >= limit) }
+	}
+	atMost := func(limit float64) func(lo, hi float64) string {
 		return func(lo, hi float64) string { return verdict(hi <= limit, lo <= limit && hi > limit) }
 	}
-	line("unpinned: slowdown of the loop's run time", "unpinned", "upper end < 0.5 %", below(0.5))
+	line("unpinned: slowdown of the loop's run time", "unpinned", "upper end < 0.5 %", under(0.5))
 	line("unpinned: growth of the loop's own CPU time", "unpinned-loopcpu", "(informative)", nil)
 	line("pinned: slowdown of the loop's run time", "pinned", "", nil)
 	line("pinned: tacetd's added share of the CPU", "pinned-share", "", nil)
-	line("pinned: slowdown − 1.2 × share", "pinned-excess", "≤ 0, all of the interval", below(0))
+	line("pinned: slowdown − 1.2 × share", "pinned-excess", "≤ 0, all of the interval", atMost(0))
 	line("pinned: growth of the loop's own CPU time", "pinned-loopcpu", "(informative)", nil)
 	line("pinned, 100 Hz: slowdown of the loop's run time", "pinned100", "", nil)
 	line("pinned, 100 Hz: tacetd's added share of the CPU", "pinned100-share", "", nil)

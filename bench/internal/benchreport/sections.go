@@ -112,7 +112,7 @@ var sections = []section{
 				base: "get-one-at-a-time-ms", unit: "ms", ratio: "get-speedup", target: "(informative)"},
 		},
 	},
-	peerSections[0], peerSections[1], peerSections[2],
+	peerSections[0], peerSections[1], peerSections[2], peerSections[3],
 	{
 		bench: "BenchmarkSyncStart",
 		about: "`tacet run --sync` of a static C program on 8 loopback daemons; each program reads " +
