@@ -278,20 +278,27 @@ func (c *Client) putPlan(ctx context.Context, plan *putPlan, remote string, opts
 		}
 		w.run(e.size <= smallFile, func() error {
 			sent, err := c.putFile(ctx, e, target, root, t)
-			mu.Lock()
-			defer mu.Unlock()
-			res.Sent += sent
-			if err != nil {
-				return fmt.Errorf("put %s: %w", target, err)
-			}
-			res.Files++
-			res.Bytes += e.size
-			t.fileDone()
-			return nil
+			return tally(&mu, &res, t, sent, e.size, err, "put "+target)
 		})
 	}
 	err := w.wait()
 	return res, err
+}
+
+// tally adds to res, under mu, one file of size bytes that was sent or
+// received, sent of its bytes on the wire, and returns err named after
+// what, the operation and the file.
+func tally(mu *sync.Mutex, res *TransferResult, t *tracker, sent, size int64, err error, what string) error {
+	mu.Lock()
+	defer mu.Unlock()
+	res.Sent += sent
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	res.Files++
+	res.Bytes += size
+	t.fileDone()
+	return nil
 }
 
 // window runs the files of a transfer: small ones up to n at once, each
@@ -540,16 +547,7 @@ func (c *Client) Get(ctx context.Context, remote, localDir string, opts ...FileO
 		src := path.Join(remote, string(e.Path))
 		w.run(e.Size <= smallFile, func() error {
 			sent, err := c.getFile(ctx, src, root, dst, local, t)
-			mu.Lock()
-			defer mu.Unlock()
-			res.Sent += sent
-			if err != nil {
-				return fmt.Errorf("get %s: %w", src, err)
-			}
-			res.Files++
-			res.Bytes += int64(e.Size)
-			t.fileDone()
-			return nil
+			return tally(&mu, &res, t, sent, int64(e.Size), err, "get "+src)
 		})
 	}
 	if err := w.wait(); err != nil {
