@@ -232,13 +232,9 @@ func (c *cgroup) remove() error {
 	return unix.Rmdir(c.dir)
 }
 
-// removeCgroup deletes p's cgroup and, for a process of a previous
+// removeCgroup deletes cg and, when it was a cgroup of a previous
 // instance, that instance's directory once it is empty.
-func (e *Engine) removeCgroup(p *proc) error { return e.removeCgroupDir(p.cg) }
-
-// removeCgroupDir deletes cg and, when it was a cgroup of a previous
-// instance, that instance's directory once it is empty.
-func (e *Engine) removeCgroupDir(cg *cgroup) error {
+func (e *Engine) removeCgroup(cg *cgroup) error {
 	if err := cg.remove(); err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ type cgroupReaper struct {
 // removeOrWatch removes cg, or watches it and removes it once it is
 // empty. It runs on the loop.
 func (e *Engine) removeOrWatch(cg *cgroup) {
-	if e.removeCgroupDir(cg) == nil {
+	if e.removeCgroup(cg) == nil {
 		return
 	}
 	r := &e.cgReap
@@ -63,7 +63,7 @@ func (e *Engine) retryCgroup(wd int32) {
 	if cg == nil {
 		return
 	}
-	if err := e.removeCgroupDir(cg); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := e.removeCgroup(cg); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return
 	}
 	delete(r.wait, wd)

@@ -90,7 +90,7 @@ func (e *Engine) ended(p *proc, at stamp, fill func(ex *codec.Exit)) {
 
 	// Removed once the exit is on its way: an rmdir is not needed to
 	// report it. It fails while descendants remain; release retries.
-	if p.cg != nil && e.removeCgroup(p) == nil {
+	if p.cg != nil && e.removeCgroup(p.cg) == nil {
 		p.cg = nil
 	}
 	e.retain(p)

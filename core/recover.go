@@ -146,7 +146,7 @@ func (e *Engine) inherit(jp *journal.Proc, taken map[uint64]keeper.Taken, sameBo
 	default:
 		// Its cgroup stays while descendants remain, for release to end
 		// them, like that of a process of this instance.
-		if p.cg != nil && e.removeCgroup(p) == nil {
+		if p.cg != nil && e.removeCgroup(p.cg) == nil {
 			p.cg = nil
 		}
 		e.retain(p)

@@ -34,16 +34,14 @@ func (e *Engine) shutdown(reaped chan reapResult) {
 			s.conn.Close()
 		}(s)
 	}
+	e.closeCgroupReaper()
 	if e.cg != nil && e.cfg.KillOnExit {
 		for _, p := range e.procs {
 			if p.cg != nil {
-				e.removeCgroup(p)
+				e.removeCgroup(p.cg)
 			}
 		}
-		e.closeCgroupReaper()
 		os.Remove(e.cg.dir)
-	} else {
-		e.closeCgroupReaper()
 	}
 }
 

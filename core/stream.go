@@ -279,30 +279,33 @@ func (st *Stream) spoolLocked(off uint64, p []byte) {
 		return
 	}
 	if !st.disk.take(int64(len(p))) {
-		// From here on the ring is all the stream has, as with memory-only
-		// retention: it may grow as large, so that a reader that lags a
-		// little behind loses nothing.
-		st.spoolFull = true
-		st.ringMax = st.memMax
+		st.stopSpoolingLocked(false)
 		return
 	}
+	// No spool file at all (ENOSPC, EMFILE), or a full or failing disk
+	// (ENOSPC, EIO), ends spooling as the budget does, and for the same
+	// reason: one gap, not scattered pieces.
 	if st.spool == nil && !st.openSpoolLocked() {
-		// No spool file at all (ENOSPC, EMFILE): as a failed write.
 		st.disk.give(int64(len(p)))
-		st.spoolFull, st.spoolErr = true, true
-		st.ringMax = st.memMax
+		st.stopSpoolingLocked(true)
 		return
 	}
 	if _, err := st.spool.WriteAt(p, int64(off)); err != nil {
-		// A full or failing disk (ENOSPC, EIO) ends spooling as the budget
-		// does, and for the same reason: one gap, not scattered pieces.
 		st.disk.give(int64(len(p)))
-		st.spoolFull, st.spoolErr = true, true
-		st.ringMax = st.memMax
+		st.stopSpoolingLocked(true)
 		return
 	}
 	st.spoolSz += int64(len(p))
 	st.spooled.add(span{off, off + uint64(len(p)), ""}, false)
+}
+
+// stopSpoolingLocked ends spooling for good, refused by the budget, or
+// by the disk when diskErr. From then on the ring is all the stream has,
+// as with memory-only retention: it may grow as large, so that a reader
+// that lags a little behind loses nothing.
+func (st *Stream) stopSpoolingLocked(diskErr bool) {
+	st.spoolFull, st.spoolErr = true, diskErr
+	st.ringMax = st.memMax
 }
 
 // ReadAt copies bytes from offset off into p. It returns the number of
