@@ -248,41 +248,42 @@ func (c *Client) putPlan(ctx context.Context, plan *putPlan, remote string, opts
 	// others, so that a tree of small files costs round trips by the
 	// window, not by the file, over a link with a long round trip. On
 	// loopback this changes nothing measurable: the daemon's work per file
-	// is the limit there. Larger files go one at a time. The directories,
-	// which the plan puts after the files so that writing the files does
-	// not change the times set on them, wait until every file is in.
-	var mu sync.Mutex // guards res
+	// is the limit there. Larger files go one at a time. The directories
+	// go once every file is in, in the plan's order (deepest first), so
+	// that writing the files does not change the times set on them.
+	var mu sync.Mutex // guards res while files are in flight
 	w := newWindow(t.cfg.inFlight)
-	filesIn := false
 	for i := range plan.entries {
 		e := &plan.entries[i]
-		if e.dir && !filesIn {
-			w.wg.Wait()
-			filesIn = true
+		if e.dir {
+			continue
 		}
 		if w.failed() {
 			break
 		}
 		target := path.Join(remote, e.rel)
-		if e.dir {
-			a := codec.PutArgs{Path: []byte(target), Mode: e.mode, Mtime: uint64(e.mtime),
-				MkDirs: true, Dir: true, Root: root}
-			if err := c.Call(ctx, codec.MethodFilePut, &a, nil); err != nil {
-				w.fail(fmt.Errorf("put %s: %w", target, err))
-				break
-			}
-			mu.Lock()
-			res.Dirs++
-			mu.Unlock()
-			continue
-		}
 		w.run(e.size <= smallFile, func() error {
 			sent, err := c.putFile(ctx, e, target, root, t)
 			return tally(&mu, &res, t, sent, e.size, err, "put "+target)
 		})
 	}
-	err := w.wait()
-	return res, err
+	if err := w.wait(); err != nil {
+		return res, err
+	}
+	for i := range plan.entries {
+		e := &plan.entries[i]
+		if !e.dir {
+			continue
+		}
+		target := path.Join(remote, e.rel)
+		a := codec.PutArgs{Path: []byte(target), Mode: e.mode, Mtime: uint64(e.mtime),
+			MkDirs: true, Dir: true, Root: root}
+		if err := c.Call(ctx, codec.MethodFilePut, &a, nil); err != nil {
+			return res, fmt.Errorf("put %s: %w", target, err)
+		}
+		res.Dirs++
+	}
+	return res, nil
 }
 
 // tally adds to res, under mu, one file of size bytes that was sent or
