@@ -273,7 +273,7 @@ func (r *fanRun) host(ctx context.Context, i int, p *client.Process) {
 		r.failed(i, err)
 		return
 	}
-	if copied.Load() == int32(len(writers)) && !r.t.keep && !r.t.tagged {
+	if copied.Load() == int32(len(writers)) && r.t.releases() {
 		// As tacet run on one host: nothing is left on the daemon that
 		// no one will read. A failed release only leaves the records.
 		if err := p.Release(ctx); err != nil && ctx.Err() == nil {

@@ -175,6 +175,10 @@ func (t *cli) runOn(ctx context.Context, addr string, a *codec.StartArgs) int {
 	return t.reportExit(addr, ex)
 }
 
+// releases reports whether run makes the daemon forget its processes once
+// it has copied them (see release).
+func (t *cli) releases() bool { return !t.keep && !t.tagged }
+
 // release makes the daemon forget process h once run has copied all its
 // output and its exit record, unless --keep was given. Without it, every
 // run would leave its output spooled on the daemon until someone
@@ -187,7 +191,7 @@ func (t *cli) runOn(ctx context.Context, addr string, a *codec.StartArgs) int {
 // process rather than start it again, and the process may be another
 // run's, one this run only attached to.
 func (t *cli) release(ctx context.Context, addr string, r *client.Redialer, h uint64) {
-	if t.keep || t.tagged {
+	if !t.releases() {
 		return
 	}
 	c, err := r.Client(ctx)
