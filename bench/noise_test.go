@@ -93,7 +93,7 @@ func BenchmarkNoise(b *testing.B) {
 	rig := &noiseRig{b: b}
 	rig.up()
 
-	var cpuMs, loopCPU, p50, p99, daemonUs [4]samples
+	var cpuMs, p50, p99, daemonUs [4]samples
 	var streamMBs samples
 	for i := 0; b.Loop(); i++ {
 		for _, k := range rotation(i, len(noiseConds)) {
@@ -115,7 +115,6 @@ func BenchmarkNoise(b *testing.B) {
 				daemonUs[k] = append(daemonUs[k], float64(used)/1e3/time.Since(t0).Seconds())
 			}
 			cpuMs[k] = append(cpuMs[k], cpu[0]/1e6)
-			loopCPU[k] = append(loopCPU[k], cpu[2]/1e6)
 			p50[k], p99[k] = append(p50[k], timer[0]/1e3), append(p99[k], timer[1]/1e3)
 		}
 	}
@@ -137,18 +136,8 @@ func BenchmarkNoise(b *testing.B) {
 		}
 	}
 	b.ReportMetric(streamMBs.median(), "streaming-MB/s")
-	// What sampling adds to an idle daemon, the figure its target is for.
-	r := ratios(cpuMs[2], cpuMs[1])
-	b.ReportMetric(r.median(), "sampling/idle-cpu")
-	b.ReportMetric(r.min(), "sampling/idle-cpu-min")
-	b.ReportMetric(r.max(), "sampling/idle-cpu-max")
-	// The loop's own CPU time, which other load does not lengthen: what
-	// sampling costs it through caches and memory, without the time it
-	// waits for a CPU.
-	r = ratios(loopCPU[2], loopCPU[1])
-	b.ReportMetric(r.median(), "sampling/idle-loopcpu")
-	b.ReportMetric(r.min(), "sampling/idle-loopcpu-min")
-	b.ReportMetric(r.max(), "sampling/idle-loopcpu-max")
+	// What sampling adds to an idle daemon, the figure of the targets, is
+	// BenchmarkNoiseSampling's, over many more pairs.
 }
 
 // buildNoise compiles noiseSource once per benchmark.
@@ -208,6 +197,22 @@ func (r *noiseRig) down() {
 	r.d, r.c = nil, nil
 }
 
+// sampleEvery subscribes c to every host sample source every period, and
+// returns the function that unsubscribes it.
+func sampleEvery(b *testing.B, c *client.Client, period time.Duration) (stop func()) {
+	b.Helper()
+	ctx := context.Background()
+	var sub codec.SampleSubResult
+	if err := c.Call(ctx, codec.MethodSampleSub, &codec.SampleArgs{Period: uint64(period)}, &sub); err != nil {
+		b.Fatalf("sample.subscribe: %v", err)
+	}
+	return func() {
+		if err := c.Call(ctx, codec.MethodSampleUnsub, &codec.UnsubscribeArgs{Sub: sub.Sub}, nil); err != nil {
+			b.Fatalf("sample.unsubscribe: %v", err)
+		}
+	}
+}
+
 // enter puts the daemon in condition cond and returns the function that
 // ends it, which returns the MB/s read while streaming, else 0.
 func (r *noiseRig) enter(cond string) func() float64 {
@@ -217,17 +222,8 @@ func (r *noiseRig) enter(cond string) func() float64 {
 		r.down()
 		return func() float64 { r.up(); return 0 }
 	case "sampling":
-		var sub codec.SampleSubResult
-		args := &codec.SampleArgs{Period: uint64(100 * time.Millisecond)}
-		if err := r.c.Call(ctx, codec.MethodSampleSub, args, &sub); err != nil {
-			r.b.Fatalf("sample.subscribe: %v", err)
-		}
-		return func() float64 {
-			if err := r.c.Call(ctx, codec.MethodSampleUnsub, &codec.UnsubscribeArgs{Sub: sub.Sub}, nil); err != nil {
-				r.b.Fatalf("sample.unsubscribe: %v", err)
-			}
-			return 0
-		}
+		stop := sampleEvery(r.b, r.c, 100*time.Millisecond)
+		return func() float64 { stop(); return 0 }
 	case "streaming":
 		return r.stream(ctx)
 	}

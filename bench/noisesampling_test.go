@@ -3,7 +3,6 @@
 package bench
 
 import (
-	"context"
 	"os"
 	"runtime"
 	"strconv"
@@ -12,8 +11,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"gitlab.com/tacet/tacet/codec"
 )
 
 // BenchmarkNoiseSampling measures the two targets on what sampling
@@ -58,8 +55,8 @@ func BenchmarkNoiseSampling(b *testing.B) {
 	cpu := runtime.NumCPU() - 1
 
 	for b.Loop() {
-		// Unpinned first: the pinned case moves this process's threads
-		// off the daemon's CPU for the rest of the benchmark.
+		// Unpinned first: the pinned case keeps this process's threads
+		// off the daemon's CPU until restore.
 		d := startDaemon(b, false)
 		un := noisePairs(b, d, pairs, 100*time.Millisecond, func() []float64 { return runNoise(b, prog, "cpu", rounds) })
 		d.stop()
@@ -111,16 +108,12 @@ func noisePairs(b *testing.B, d *daemon, pairs int, period time.Duration, loop f
 	c := d.dial(d.unix)
 	defer c.Close()
 	time.Sleep(noiseSettle)
-	ctx := context.Background()
 	r := new(noiseRuns)
 	for i := range pairs {
 		for _, k := range rotation(i, 2) {
-			var sub codec.SampleSubResult
+			stop := func() {}
 			if k == 1 {
-				args := &codec.SampleArgs{Period: uint64(period)}
-				if err := c.Call(ctx, codec.MethodSampleSub, args, &sub); err != nil {
-					b.Fatalf("sample.subscribe: %v", err)
-				}
+				stop = sampleEvery(b, c, period)
 			}
 			before := mustReadProc(b, d.pid())
 			out := loop()
@@ -128,12 +121,7 @@ func noisePairs(b *testing.B, d *daemon, pairs int, period time.Duration, loop f
 			r.wallMs[k] = append(r.wallMs[k], out[0]/1e6)
 			r.cpuMs[k] = append(r.cpuMs[k], out[2]/1e6)
 			r.share[k] = append(r.share[k], float64(used)/out[0])
-			if k == 1 {
-				unsub := &codec.UnsubscribeArgs{Sub: sub.Sub}
-				if err := c.Call(ctx, codec.MethodSampleUnsub, unsub, nil); err != nil {
-					b.Fatalf("sample.unsubscribe: %v", err)
-				}
-			}
+			stop()
 		}
 	}
 	return r
