@@ -3,10 +3,12 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -25,9 +27,11 @@ const captureMemBudget = 256 << 20
 // BenchmarkCaptureCost measures the run time of a child writing as fast
 // as it can while no controller reads its output: captured by tacetd with
 // a spool file, captured in memory only, and locally into a pipe drained
-// by cat. The three run in turn in every iteration, in a rotating order.
-// The daemon's times are from its exit record, execve to reaping; the
-// local one from fork to wait, which adds a fork to the baseline.
+// by cat; and, to show what storage allows, into a pipe that
+// testdata/spoolfloor.c drains into a file in its two ways (spoolFloor).
+// The five run in turn in every iteration, in a rotating order. The
+// daemon's times are from its exit record, execve to reaping; the local
+// ones from fork to wait, which adds a fork to the baselines.
 func BenchmarkCaptureCost(b *testing.B) {
 	size := int64(1 << 30)
 	if smoke() {
@@ -37,12 +41,14 @@ func BenchmarkCaptureCost(b *testing.B) {
 	ctx := context.Background()
 	c := d.dial(d.unix)
 	floorDir := b.TempDir() // on the file system of the daemon's state directory
-	names := []string{"local", "spool", "memonly", "floor"}
+	floor := buildSpoolFloor(b)
+	names := []string{"local", "spool", "memonly", "floor", "direct"}
 	subjects := []func() (time.Duration, error){
 		func() (time.Duration, error) { return localWriter(size) },
 		capturedWriter(ctx, c, size, false),
 		capturedWriter(ctx, c, size, true),
-		func() (time.Duration, error) { return spoolFloor(size, floorDir) },
+		func() (time.Duration, error) { return spoolFloor(size, floor, "splice", floorDir) },
+		func() (time.Duration, error) { return spoolFloor(size, floor, "direct", floorDir) },
 	}
 
 	took := make([]samples, len(subjects))
@@ -128,47 +134,50 @@ func runWriter(size int64, w *os.File) (time.Duration, error) {
 }
 
 // spoolFloor runs the child here with its stdout a pipe as large as
-// tacetd makes its children's, which this process splices into a file
-// next to dir, and returns the child's run time: the least that a
-// capture costs when it puts every byte in a file before the child may
-// reuse the byte's room in the pipe, as tacetd's spool does so that a
-// daemon killed mid-read loses nothing.
-func spoolFloor(size int64, dir string) (time.Duration, error) {
+// tacetd makes its children's, which testdata/spoolfloor.c, built as bin,
+// drains into a file in dir in the given mode, and returns the child's
+// run time. Mode "splice" is the least that a capture costs when it puts
+// every byte in a file before the child may reuse the byte's room in the
+// pipe, as tacetd's spool does so that a daemon killed mid-read loses
+// nothing. Mode "direct" is the least that a write-behind spool costs,
+// holding bytes in memory between the read and an O_DIRECT write.
+func spoolFloor(size int64, bin, mode, dir string) (time.Duration, error) {
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 		return 0, err
 	}
 	unix.FcntlInt(uintptr(p[0]), unix.F_SETPIPE_SZ, 1<<20)
-	w := os.NewFile(uintptr(p[1]), "stdout")
-	f, err := os.CreateTemp(dir, "floor")
+	r, w := os.NewFile(uintptr(p[0]), "stdin"), os.NewFile(uintptr(p[1]), "stdout")
+	path := filepath.Join(dir, mode)
+	defer os.Remove(path)
+	var stderr bytes.Buffer
+	drain := exec.Command(bin, mode, path)
+	drain.Stdin, drain.Stderr = r, &stderr
+	err := drain.Start()
+	r.Close()
 	if err != nil {
-		unix.Close(p[0])
 		w.Close()
 		return 0, err
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-
-	spliced := make(chan error, 1)
-	go func() {
-		defer unix.Close(p[0])
-		var off int64
-		for {
-			n, err := unix.Splice(p[0], nil, int(f.Fd()), &off, 256<<10, 0)
-			if n <= 0 || err != nil {
-				spliced <- err
-				return
-			}
-		}
-	}()
 	dt, err := runWriter(size, w)
-	if serr := <-spliced; err == nil {
-		err = serr
+	if derr := drain.Wait(); err == nil && derr != nil {
+		err = fmt.Errorf("spoolfloor %s: %v: %s", mode, derr, stderr.Bytes())
 	}
-	if st, serr := f.Stat(); err == nil && serr == nil && st.Size() != size {
-		err = fmt.Errorf("spliced %d bytes of %d", st.Size(), size)
+	if st, serr := os.Stat(path); err == nil && serr == nil && st.Size() != size {
+		err = fmt.Errorf("spoolfloor %s wrote %d bytes of %d", mode, st.Size(), size)
 	}
 	return dt, err
+}
+
+// buildSpoolFloor compiles testdata/spoolfloor.c once per benchmark.
+func buildSpoolFloor(b *testing.B) string {
+	b.Helper()
+	gcc := peerTool(b, "gcc", "gcc")
+	bin := filepath.Join(b.TempDir(), "spoolfloor")
+	if out, err := exec.Command(gcc, "-O2", "-pthread", "-o", bin, "testdata/spoolfloor.c").CombinedOutput(); err != nil {
+		b.Fatalf("gcc -O2 spoolfloor.c: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // capturedWriter returns a subject that starts the child through c, its

@@ -263,17 +263,20 @@ func (st *Stream) forgetLocked(from, to uint64) {
 // TODO: every spooled byte is put in the file before the child may
 // reuse its room in the pipe, so a child writing faster than a pipe can
 // be moved into the page cache is slowed to that speed. On the 2-core
-// ext4 machine of bench/RESULTS.md that floor, a bare program splicing
-// the pipe into a file (BenchmarkCaptureCost's "floor"), is about 3x the
-// child's time into a pipe drained by cat, and tacetd's spool 1.1x the
-// floor. Only write-behind can beat the floor: the pump reading into a
-// ring at memory speed and a spooler writing it to disk behind. To keep
-// what a SIGKILL now cannot lose, that ring would have to outlive the
-// daemon: a memfd the keeper holds, its read and spooled offsets in the
-// memfd too, which the next daemon maps and spools before it reads the
-// pipe again. Output beyond the ring's size and the disk's speed would
-// still be slowed or dropped, and the spec (14.1, 16.12) would have to
-// say which.
+// ext4 machine of bench/RESULTS.md that floor, a C program splicing the
+// pipe into a file (BenchmarkCaptureCost's "floor"), is about 3.9x the
+// child's time into a pipe drained by cat, and tacetd's spool is at the
+// floor. A write-behind spool, the pipe read into memory at memory
+// speed and written behind it with O_DIRECT, measures 2.3x there (the
+// benchmark's "direct"): better, still far from a pipe drained by cat.
+// To keep what a SIGKILL now cannot lose, its ring would have to outlive
+// the daemon: a memfd the keeper holds. The offset of its last read
+// would have to survive too, which a second pipe between the child's
+// and the ring gives: only the daemon moves bytes through it, so the
+// next daemon can tell from FIONREAD, against a record written before
+// each move, whether the move happened. Output beyond the ring's size
+// and the disk's speed would still be slowed or dropped, and the spec
+// (14.1, 16.12) would have to say which.
 func (st *Stream) spoolLocked(off uint64, p []byte) {
 	if st.spoolFull {
 		return

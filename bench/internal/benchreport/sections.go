@@ -60,14 +60,18 @@ var sections = []section{
 		bench: "BenchmarkCaptureCost",
 		about: "Run time (execve to reaping, from the exit record) of a child writing as fast as it can " +
 			"with nobody reading, against the same child writing into a pipe drained by a local cat. " +
-			"The floor is the child writing into a pipe that a local program splices into a file on the " +
-			"file system of the state directory: the least that any capture costs which puts each byte in " +
-			"a file before the child may reuse its room in the pipe. Spread: min – max.",
+			"Two floors, each the child writing into a pipe that a small C program drains into a file on " +
+			"the file system of the state directory: spliced into the file, the least that any capture costs " +
+			"which puts each byte in a file before the child may reuse its room in the pipe; and read into " +
+			"a ring in memory that a second thread writes behind with O_DIRECT, the least that a " +
+			"write-behind spool costs, which loses the ring's bytes if it is killed. Spread: min – max.",
 		rows: []row{
 			captureRow("spool", "captured with spool"),
 			captureRow("memonly", "captured in memory only"),
 			{label: "floor of a spool (splice into a file)", value: "floor-ms", base: "local-ms", unit: "ms",
 				ratio: "floor/local", lo: "floor/local-min", hi: "floor/local-max", target: "(informative)"},
+			{label: "floor of a write-behind spool (O_DIRECT)", value: "direct-ms", base: "local-ms", unit: "ms",
+				ratio: "direct/local", lo: "direct/local-min", hi: "direct/local-max", target: "(informative)"},
 			{label: "captured with spool, against the floor", value: "spool-ms", base: "floor-ms", unit: "ms",
 				ratio: "spool/floor", lo: "spool/floor-min", hi: "spool/floor-max", target: "(informative)"},
 			{label: "tacetd peak RSS (VmHWM)", value: "tacetd-hwm-MiB", base: "mem-budget-MiB",
