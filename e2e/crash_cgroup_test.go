@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -104,20 +105,28 @@ func daemonCgroupDir(t *testing.T, pid int, inst []byte) string {
 // /sys/fs/cgroup, or /sys/fs/cgroup/unified beside v1 controllers.
 func cgroup2Mount(t *testing.T) string {
 	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
+	dir, err := cgroup2Root()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return dir
+}
+
+// cgroup2Root is cgroup2Mount for callers that can do without cgroups.
+func cgroup2Root() (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		pre, post, ok := strings.Cut(sc.Text(), " - ")
 		if fields := strings.Fields(pre); ok && strings.HasPrefix(post, "cgroup2 ") && len(fields) > 4 {
-			return fields[4]
+			return fields[4], nil
 		}
 	}
-	t.Fatal("no cgroup2 mount in /proc/self/mountinfo")
-	return ""
+	return "", errors.New("no cgroup2 mount in /proc/self/mountinfo")
 }
 
 // cgroupChildren lists the cgroups in dir.

@@ -180,12 +180,17 @@ func cmdline(pid int) string {
 }
 
 // cgroupPIDs lists the members of process h's cgroup, which the daemon
-// names tacet-<first 4 bytes of its instance, hex>/p<handle, hex> beside
-// its own cgroup; nil when there is no such cgroup.
+// names tacet-<first 4 bytes of its instance, hex>/p<handle, hex> under
+// its own cgroup, at the root of the cgroup v2 hierarchy or one level
+// below it; nil when there is no such cgroup or no cgroup v2 at all.
 func cgroupPIDs(inst []byte, h uint64) []int {
-	pattern := filepath.Join("/sys/fs/cgroup/unified", "*", "tacet-"+hex.EncodeToString(inst[:4]))
-	dirs, _ := filepath.Glob(pattern)
-	dirs = append(dirs, filepath.Join("/sys/fs/cgroup/unified", "tacet-"+hex.EncodeToString(inst[:4])))
+	root, err := cgroup2Root()
+	if err != nil {
+		return nil
+	}
+	name := "tacet-" + hex.EncodeToString(inst[:4])
+	dirs, _ := filepath.Glob(filepath.Join(root, "*", name))
+	dirs = append(dirs, filepath.Join(root, name))
 	for _, d := range dirs {
 		b, err := os.ReadFile(filepath.Join(d, "p"+strconv.FormatUint(h, 16), "cgroup.procs"))
 		if err != nil {
