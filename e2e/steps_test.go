@@ -240,3 +240,28 @@ func TestRunReleases(t *testing.T) {
 		t.Errorf("logs of a process run with --keep: status %d, stdout %q, stderr %q", r.status, r.stdout, r.stderr)
 	}
 }
+
+// TestRunMemOnly checks that tacet run --mem-only keeps the output in
+// the daemon's memory only: every byte arrives, and the daemon makes no
+// spool file for it, where without the flag it does.
+func TestRunMemOnly(t *testing.T) {
+	f := startFleet(t, 1)
+	spools := filepath.Join(f.daemons[0].stateDir, "spool")
+	for _, memOnly := range []bool{false, true} {
+		before, _ := os.ReadDir(spools)
+		args := []string{"-w", f.addr(0), "run", "--keep"}
+		if memOnly {
+			args = append(args, "--mem-only")
+		}
+		r := runTacet(t, f.keyFile, append(args, "--", "head", "-c", "300000", "/dev/zero")...)
+		if r.status != 0 || len(r.stdout) != 300000 {
+			t.Fatalf("run (mem-only %v): status %d, %d bytes of stdout, stderr %q", memOnly, r.status, len(r.stdout), r.stderr)
+		}
+		after, _ := os.ReadDir(spools)
+		if made := len(after) - len(before); memOnly && made != 0 {
+			t.Errorf("run --mem-only made %d spool files", made)
+		} else if !memOnly && made != 1 {
+			t.Errorf("run without --mem-only made %d spool files, want 1 (stdout)", made)
+		}
+	}
+}

@@ -131,7 +131,7 @@ func TestParseID(t *testing.T) {
 func TestStartArgs(t *testing.T) {
 	fs, f := newStartFlags("run")
 	args := []string{"--env", "A=1", "--env=B=x=y", "--cwd", "/tmp", "--timeout", "1.5s",
-		"--cpus", "0-1", "--stdin", "--tag", "t1", "--", "sh", "-c", "echo --env"}
+		"--cpus", "0-1", "--stdin", "--tag", "t1", "--mem-only", "--", "sh", "-c", "echo --env"}
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
@@ -143,11 +143,11 @@ func TestStartArgs(t *testing.T) {
 		Argv: [][]byte{[]byte("sh"), []byte("-c"), []byte("echo --env")},
 		Env:  codec.EnvSpec{Set: [][]byte{[]byte("A=1"), []byte("B=x=y")}},
 		Cwd:  []byte("/tmp"), CPUs: []uint16{0, 1}, Timeout: uint64(1500 * time.Millisecond),
-		Stdin: codec.StdinSpec{Mode: "pipe"}, Tag: "t1",
+		Stdin: codec.StdinSpec{Mode: "pipe"}, Tag: "t1", Output: codec.OutSpec{MemOnly: true},
 	}
 	if quoteArgv(a.Argv) != quoteArgv(want.Argv) || quoteArgv(a.Env.Set) != quoteArgv(want.Env.Set) ||
 		string(a.Cwd) != "/tmp" || !slices.Equal(a.CPUs, want.CPUs) || a.Timeout != want.Timeout ||
-		a.Stdin.Mode != "pipe" || a.Tag != "t1" {
+		a.Stdin.Mode != "pipe" || a.Tag != "t1" || !a.Output.MemOnly {
 		t.Errorf("startArgs = %+v\nwant %+v", a, want)
 	}
 }

@@ -28,6 +28,7 @@ type startFlags struct {
 	cpus    string
 	stdin   bool
 	tag     string
+	memOnly bool
 	collect pathList // paths to collect when the process exits
 	into    string   // where run puts what it collected
 }
@@ -41,6 +42,9 @@ func newStartFlags(name string) (*flag.FlagSet, *startFlags) {
 	fs.StringVar(&f.cpus, "cpus", "", "CPU affinity `LIST`, e.g. 0-3,6; default the daemon's")
 	fs.BoolVar(&f.stdin, "stdin", false, "forward tacet's stdin to the process; default /dev/null")
 	fs.StringVar(&f.tag, "tag", "", "idempotency `TAG`: a retry with the same tag and argv starts nothing new")
+	fs.BoolVar(&f.memOnly, "mem-only", false, "keep the output in the daemon's memory only, the newest 8 MiB of each stream, with no spool file: "+
+		"a child that writes fast is then slowed by its output no more than by a pipe that a reader drains, but what no reader takes in time is lost, "+
+		"reported as a gap, and the daemon's death loses it all")
 	fs.Var(&f.collect, "collect", "`PATH` on the host to keep when the process exits; run fetches it into --collect-dir; repeatable")
 	fs.StringVar(&f.into, "collect-dir", "collected", "local `DIR` for the files of --collect, one subdirectory per host")
 	return fs, f
@@ -59,6 +63,7 @@ func (f *startFlags) startArgs(argv []string) (*codec.StartArgs, error) {
 		return nil, err
 	}
 	a := &codec.StartArgs{Cwd: []byte(f.cwd), CPUs: cpus, Timeout: uint64(f.timeout), Tag: f.tag}
+	a.Output.MemOnly = f.memOnly
 	for _, s := range argv {
 		a.Argv = append(a.Argv, []byte(s))
 	}
