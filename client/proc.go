@@ -235,6 +235,12 @@ func (p *Process) Freeze(ctx context.Context, thaw bool) error {
 	return p.c.Call(ctx, codec.MethodFreeze, &codec.FreezeArgs{Handle: p.Handle, Thaw: thaw}, nil)
 }
 
+// Resize sets the window size of the process's pseudo-terminal, which
+// sends it SIGWINCH. A process started without one gets ErrWrongState.
+func (p *Process) Resize(ctx context.Context, rows, cols uint16) error {
+	return p.c.Call(ctx, codec.MethodResize, &codec.ResizeArgs{Handle: p.Handle, Rows: rows, Cols: cols}, nil)
+}
+
 // Release makes the daemon forget the ended process: its records, its
 // output and its tag. The Client forgets it too.
 func (p *Process) Release(ctx context.Context) error {

@@ -187,6 +187,7 @@ func (c *childIO) openPTY(sp *spawn.Spec, rows, cols uint16) error {
 	if err == nil {
 		unix.CloseOnExec(w)
 		c.stdin = newStdinPipe(os.NewFile(uintptr(w), "pty"))
+		c.stdin.tty = true
 	}
 	c.child = append(c.child, s)
 	sp.Stdin, sp.Stdout, sp.Stderr = s, s, s

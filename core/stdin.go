@@ -7,6 +7,8 @@ import (
 	"errors"
 	"os"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // maxStdinBacklog bounds the bytes queued for a child that is slow to
@@ -24,7 +26,8 @@ var errStdinGone = errors.New("the process is gone")
 // answered once its bytes are in the pipe, which is the flow control of
 // proc.stdin.
 type stdinPipe struct {
-	f *os.File
+	f   *os.File
+	tty bool // f is a pseudo-terminal's master: its end is the EOF character
 
 	mu      sync.Mutex
 	queue   []stdinChunk
@@ -73,7 +76,7 @@ func (p *stdinPipe) run() {
 			closing := p.closing
 			p.mu.Unlock()
 			if closing {
-				p.f.Close()
+				p.endLocked()
 			}
 			return
 		}
@@ -122,4 +125,25 @@ func (p *stdinPipe) abandon() {
 	if !running && !wasClosing {
 		p.f.Close()
 	}
+}
+
+// endLocked ends the child's input after the last queued byte: a pipe is
+// closed; a terminal cannot be, since the pump reads the same master, so
+// it gets its EOF character instead (VEOF of its termios, Ctrl-D unless
+// the child changed it), which ends a read at the start of a line in
+// canonical mode as the key would at a local terminal. The stdin pipe's
+// own descriptor of the master is closed either way.
+func (p *stdinPipe) endLocked() {
+	if p.tty {
+		eof := byte(4)
+		if rc, err := p.f.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) {
+				if tio, err := unix.IoctlGetTermios(int(fd), unix.TCGETS); err == nil && tio.Cc[unix.VEOF] != 0 {
+					eof = tio.Cc[unix.VEOF]
+				}
+			})
+		}
+		p.f.Write([]byte{eof})
+	}
+	p.f.Close()
 }

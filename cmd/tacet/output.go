@@ -24,10 +24,10 @@ func (t *cli) outWriter(addr string, h uint64, s uint8, w io.Writer) outputWrite
 	return &rawOut{t: t, w: w, addr: addr, stream: streamName(s)}
 }
 
-// streamWriter is where run copies stream s: stdout to stdout, the
-// rest to stderr.
+// streamWriter is where run copies stream s: stdout and a terminal's
+// stream to stdout, stderr to stderr.
 func (t *cli) streamWriter(s uint8) io.Writer {
-	if s == codec.Stdout {
+	if s == codec.Stdout || s == codec.PTY {
 		return t.stdout
 	}
 	return t.stderr

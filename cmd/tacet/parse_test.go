@@ -152,6 +152,21 @@ func TestStartArgs(t *testing.T) {
 	}
 }
 
+func TestStartArgsPTY(t *testing.T) {
+	fs, f := newStartFlags("run")
+	if err := fs.Parse([]string{"--pty", "--", "top"}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := f.startArgs(fs.Args())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The terminal's input is tacet's stdin, so a pty implies the pipe.
+	if !a.Output.PTY || a.Stdin.Mode != "pipe" {
+		t.Errorf("--pty gave pty %v, stdin mode %q; want true, \"pipe\"", a.Output.PTY, a.Stdin.Mode)
+	}
+}
+
 func TestStartArgsErrors(t *testing.T) {
 	tests := []struct {
 		name string

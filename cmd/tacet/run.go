@@ -29,6 +29,7 @@ type startFlags struct {
 	stdin   bool
 	tag     string
 	memOnly bool
+	pty     bool
 	collect pathList // paths to collect when the process exits
 	into    string   // where run puts what it collected
 }
@@ -45,6 +46,8 @@ func newStartFlags(name string) (*flag.FlagSet, *startFlags) {
 	fs.BoolVar(&f.memOnly, "mem-only", false, "keep the output in the daemon's memory only, the newest 8 MiB of each stream, with no spool file: "+
 		"a child that writes fast is then slowed by its output no more than by a pipe that a reader drains, but what no reader takes in time is lost, "+
 		"reported as a gap, and the daemon's death loses it all")
+	fs.BoolVar(&f.pty, "pty", false, "run on a pseudo-terminal on the host, stdout and stderr merged on it; run forwards its stdin to it, "+
+		"in raw mode when that is a terminal, so that keys and Ctrl-C reach the process as at a local terminal, and follows the window's size")
 	fs.Var(&f.collect, "collect", "`PATH` on the host to keep when the process exits; run fetches it into --collect-dir; repeatable")
 	fs.StringVar(&f.into, "collect-dir", "collected", "local `DIR` for the files of --collect, one subdirectory per host")
 	return fs, f
@@ -73,9 +76,10 @@ func (f *startFlags) startArgs(argv []string) (*codec.StartArgs, error) {
 	for _, path := range f.collect {
 		a.Collect = append(a.Collect, []byte(path))
 	}
-	if f.stdin {
+	if f.stdin || f.pty {
 		a.Stdin.Mode = "pipe"
 	}
+	a.Output.PTY = f.pty
 	return a, nil
 }
 
@@ -102,6 +106,9 @@ func cmdRun(ctx context.Context, t *cli, args []string) int {
 		if sf.stdin {
 			return t.fail(usagef("--stdin takes one host: tacet's stdin can be read once"))
 		}
+		if sf.pty {
+			return t.fail(usagef("--pty takes one host: tacet has one terminal"))
+		}
 		p, err := ff.plan(t, sf, fs.Args())
 		if err != nil {
 			return t.fail(err)
@@ -125,6 +132,16 @@ func (t *cli) runOn(ctx context.Context, addr string, a *codec.StartArgs) int {
 	if err != nil {
 		return t.fail(err)
 	}
+	streams := []uint8{codec.Stdout, codec.Stderr}
+	lt := &localTerminal{fd: -1}
+	if a.Output.PTY {
+		streams = []uint8{codec.PTY}
+		if lt, err = t.openTerminal(); err != nil {
+			return t.fail(err)
+		}
+		defer lt.restore()
+		a.Output.Rows, a.Output.Cols = lt.size()
+	}
 	p, err := c.Start(ctx, a)
 	if err != nil {
 		return t.fail(err)
@@ -136,8 +153,8 @@ func (t *cli) runOn(ctx context.Context, addr string, a *codec.StartArgs) int {
 	outCtx, stopOut := context.WithCancel(ctx)
 	defer stopOut()
 	var wg sync.WaitGroup
-	var outErr [2]error
-	for i, s := range []uint8{codec.Stdout, codec.Stderr} {
+	outErr := make([]error, len(streams))
+	for i, s := range streams {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -150,6 +167,7 @@ func (t *cli) runOn(ctx context.Context, addr string, a *codec.StartArgs) int {
 		// and the process may end without reading its input.
 		go t.forwardStdin(ctx, addr, r, p.Handle)
 	}
+	go lt.followResize(outCtx, r, p.Handle)
 
 	ex, err := waitExit(ctx, r, p.Handle)
 	if err != nil {

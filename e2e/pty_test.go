@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestRunPTYTerminal runs tacet run --pty on a local terminal, as a user
+// at a shell would: the remote terminal gets the local window's size,
+// and its new size when the window changes; Ctrl-C typed locally reaches
+// the remote process as SIGINT from its terminal; and tacet gives the
+// local terminal back as it found it.
+func TestRunPTYTerminal(t *testing.T) {
+	f := startFleet(t, 1)
+	master, slave := openPTY(t)
+	if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 41, Col: 103}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	script := `stty size; trap 'stty size' WINCH; trap 'echo got-INT; exit 7' INT; echo ready; while :; do sleep 0.05; done`
+	cmd := exec.CommandContext(ctx, tacetBin, "-w", f.addr(0), "run", "--pty", "--", "sh", "-c", script)
+	cmd.Env = append(os.Environ(), "TACET_KEY_FILE="+f.keyFile)
+	var stderr bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			out.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	waitFor(t, out, "ready", 20*time.Second)
+	if !strings.Contains(out.String(), "41 103") {
+		t.Errorf("remote stty size printed %q, want the local window's 41 103", out.String())
+	}
+	// The window changes: tacet hears of it by SIGWINCH, which a shell
+	// whose terminal this were would get from the kernel.
+	if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 52, Col: 121}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(unix.SIGWINCH); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, out, "52 121", 20*time.Second)
+	if _, err := master.Write([]byte{0x03}); err != nil { // Ctrl-C
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
+		t.Fatalf("tacet run --pty: %v, want exit status 7 from the remote trap; stderr %q", err, stderr.String())
+	}
+	waitFor(t, out, "got-INT", 5*time.Second)
+
+	after, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Lflag != before.Lflag || after.Iflag != before.Iflag || after.Oflag != before.Oflag {
+		t.Errorf("local terminal not restored: lflag %#x iflag %#x oflag %#x, were %#x %#x %#x",
+			after.Lflag, after.Iflag, after.Oflag, before.Lflag, before.Iflag, before.Oflag)
+	}
+}
+
+// TestRunPTYPipedInput runs tacet run --pty with its stdin a pipe: the
+// input reaches the remote terminal, its end is the terminal's EOF, and
+// the process sees a terminal of the default size.
+func TestRunPTYPipedInput(t *testing.T) {
+	f := startFleet(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	script := `test -t 0 && test -t 1 && echo on-a-tty; stty size; read x; echo got-$x; cat; echo after-eof`
+	cmd := exec.CommandContext(ctx, tacetBin, "-w", f.addr(0), "run", "--pty", "--", "sh", "-c", script)
+	cmd.Env = append(os.Environ(), "TACET_KEY_FILE="+f.keyFile)
+	cmd.Stdin = strings.NewReader("hello\n")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("tacet run --pty: %v; stderr %q", err, stderr.String())
+	}
+	for _, want := range []string{"on-a-tty", "24 80", "got-hello", "after-eof"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output %q lacks %q", stdout.String(), want)
+		}
+	}
+}
+
+// openPTY returns both ends of a new pseudo-terminal, closed at the end
+// of the test.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master = os.NewFile(uintptr(m), "ptmx")
+	t.Cleanup(func() { master.Close() })
+	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetUint32(m, unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slave, err = os.OpenFile("/dev/pts/"+strconv.Itoa(int(n)), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slave.Close() })
+	return master, slave
+}
+
+// waitFor waits until out holds want, or fails the test after timeout.
+func waitFor(t *testing.T, out *syncBuffer, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(out.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q within %v; got %q", want, timeout, out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
