@@ -25,7 +25,10 @@ const chunk = 64 << 10
 // BenchmarkOutputThroughput measures how fast a controller reads the
 // stdout of a child writing as fast as it can, over TCP and over the
 // Unix socket, beside raw sockets of the same kind copying as many
-// bytes. The four run in turn in every iteration, in a rotating order.
+// bytes. A fifth subject, the same child into a pipe spliced into a file
+// (spoolFloor), is the ceiling of any forwarding that spools every byte
+// first, as tacetd does by default. The five run in turn in every
+// iteration, in a rotating order.
 func BenchmarkOutputThroughput(b *testing.B) {
 	size := int64(256 << 20)
 	if smoke() {
@@ -33,12 +36,14 @@ func BenchmarkOutputThroughput(b *testing.B) {
 	}
 	d := startDaemon(b, false)
 	ctx := context.Background()
-	names := []string{"rawtcp", "tcp", "rawunix", "unix"}
+	floor, floorDir := buildSpoolFloor(b), b.TempDir()
+	names := []string{"rawtcp", "tcp", "rawunix", "unix", "floor"}
 	subjects := []func() (time.Duration, error){
 		func() (time.Duration, error) { return rawCopy(tcpPair, size) },
 		tacetCopy(ctx, d.dial(d.tcp), size),
 		func() (time.Duration, error) { return rawCopy(unixPair, size) },
 		tacetCopy(ctx, d.dial(d.unix), size),
+		func() (time.Duration, error) { return spoolFloor(size, floor, "splice", floorDir) },
 	}
 
 	rate := measureRates(b, names, subjects, size)
@@ -47,6 +52,10 @@ func BenchmarkOutputThroughput(b *testing.B) {
 		b.ReportMetric(r.median(), names[k]+"/raw")
 		b.ReportMetric(r.min(), names[k]+"/raw-min")
 		b.ReportMetric(r.max(), names[k]+"/raw-max")
+		r = ratios(rate[4], rate[k-1])
+		b.ReportMetric(r.median(), "floor/raw"+names[k])
+		b.ReportMetric(r.min(), "floor/raw"+names[k]+"-min")
+		b.ReportMetric(r.max(), "floor/raw"+names[k]+"-max")
 	}
 }
 
