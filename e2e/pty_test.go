@@ -143,3 +143,23 @@ func waitFor(t *testing.T, out *syncBuffer, want string, timeout time.Duration) 
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestLogsPTY checks that tacet logs, told no stream, prints the
+// terminal's of a process started on one, which has no stdout.
+func TestLogsPTY(t *testing.T) {
+	f := startFleet(t, 1)
+	r := runTacet(t, f.keyFile, "-w", f.addr(0), "start", "--pty", "--", "sh", "-c", "echo on-the-pty")
+	if r.status != 0 {
+		t.Fatalf("start --pty: status %d, stderr %q", r.status, r.stderr)
+	}
+	id := strings.TrimSpace(r.stdout)
+	if r := runTacet(t, f.keyFile, "-w", f.addr(0), "wait", id); r.status != 0 {
+		t.Fatalf("wait %s: status %d, stderr %q", id, r.status, r.stderr)
+	}
+	for _, args := range [][]string{{"logs", id}, {"logs", "-f", id}, {"logs", "--stream", "pty", id}} {
+		r := runTacet(t, f.keyFile, append([]string{"-w", f.addr(0)}, args...)...)
+		if r.status != 0 || !strings.Contains(r.stdout, "on-the-pty") {
+			t.Errorf("tacet %v: status %d, stdout %q, stderr %q", args, r.status, r.stdout, r.stderr)
+		}
+	}
+}

@@ -4,9 +4,11 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 
 	"gitlab.com/tacet/tacet/client"
+	"gitlab.com/tacet/tacet/codec"
 )
 
 // withProcess parses the ID of a command that names one process and runs
@@ -44,7 +46,7 @@ func cmdRelease(ctx context.Context, t *cli, args []string) int {
 func cmdLogs(ctx context.Context, t *cli, args []string) int {
 	fs := newFlags("logs")
 	follow := fs.Bool("f", false, "follow the output until the stream ends, across dropped connections")
-	streamFlag := fs.String("stream", "stdout", "`STREAM` to print: stdout, stderr or pty")
+	streamFlag := fs.String("stream", "stdout", "`STREAM` to print: stdout, stderr or pty; default stdout, or pty for a process on a terminal")
 	if err := t.parseFlags(fs, args); err != nil {
 		return helpOrFail(t, err)
 	}
@@ -59,6 +61,12 @@ func cmdLogs(ctx context.Context, t *cli, args []string) int {
 	addr, err := t.oneHost()
 	if err != nil {
 		return t.fail(err)
+	}
+	if !flagGiven(fs, "stream") {
+		// A process on a terminal has its one stream only.
+		if s, err = t.defaultStream(ctx, addr, h); err != nil {
+			return t.fail(err)
+		}
 	}
 
 	w := t.outWriter(addr, h, s, t.stdout)
@@ -108,4 +116,29 @@ func printRetained(ctx context.Context, p *client.Process, s uint8, w outputWrit
 			return nil
 		}
 	}
+}
+
+// defaultStream is the stream logs prints when not told: the terminal's
+// of a process started with one, else stdout.
+func (t *cli) defaultStream(ctx context.Context, addr string, h uint64) (uint8, error) {
+	c, err := t.dial(ctx, addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	info, err := c.Process(h).Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if len(info.Lengths) >= codec.PTY {
+		return codec.PTY, nil
+	}
+	return codec.Stdout, nil
+}
+
+// flagGiven reports whether the command line set the flag name.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
