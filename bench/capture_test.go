@@ -76,7 +76,7 @@ func BenchmarkCaptureCost(b *testing.B) {
 	b.ReportMetric(r.median(), "spool/floor")
 	b.ReportMetric(r.min(), "spool/floor-min")
 	b.ReportMetric(r.max(), "spool/floor-max")
-	ps, err := readProc("/proc", d.pid())
+	ps, err := readProc("/proc", d.PID())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,20 +3,15 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"gitlab.com/tacet/tacet/client"
+	"gitlab.com/tacet/tacet/internal/testproc"
 	"gitlab.com/tacet/tacet/netstack"
 )
 
@@ -28,15 +23,12 @@ const (
 
 // daemon is one tacetd started by a benchmark and stopped by its cleanup.
 type daemon struct {
-	b       testing.TB
-	key     *netstack.Key
-	unix    string // unix:///PATH
-	tcp     string // tcp://127.0.0.1:PORT
-	kcp     string // kcp://127.0.0.1:PORT, or "" when not asked for
-	cmd     *exec.Cmd
-	out     syncBuffer // stdout and stderr together
-	exited  chan struct{}
-	waitErr error // valid once exited is closed
+	*testproc.Proc
+	b    testing.TB
+	key  *netstack.Key
+	unix string // unix:///PATH
+	tcp  string // tcp://127.0.0.1:PORT
+	kcp  string // kcp://127.0.0.1:PORT, or "" when not asked for
 }
 
 // startDaemon starts tacetd with a fresh key and state directory, a Unix
@@ -62,7 +54,7 @@ func startDaemon(b testing.TB, withKCP bool, extra ...string) *daemon {
 	}
 
 	for try := 1; ; try++ {
-		d := &daemon{b: b, key: key, exited: make(chan struct{}),
+		d := &daemon{b: b, key: key,
 			unix: "unix://" + filepath.Join(dir, "s"+strconv.Itoa(try)+".sock"),
 			tcp:  "tcp://127.0.0.1:" + strconv.Itoa(freePort(b, "tcp"))}
 		args := []string{"--listen", d.unix, "--listen", d.tcp, "--key-file", keyFile,
@@ -77,51 +69,34 @@ func startDaemon(b testing.TB, withKCP bool, extra ...string) *daemon {
 			b.Cleanup(d.stop)
 			return d
 		}
-		d.kill()
+		d.Kill()
 		if try == startTries {
-			b.Fatalf("tacetd %v: %v\n%s", args, err, d.out.String())
+			b.Fatalf("tacetd %v: %v\n%s", args, err, d.Out)
 		}
 	}
 }
 
 func (d *daemon) launch(bin string, args []string) {
 	d.b.Helper()
-	d.cmd = exec.Command(bin, args...)
-	d.cmd.Stdout, d.cmd.Stderr = &d.out, &d.out
-	d.cmd.WaitDelay = 2 * time.Second
-	// Should the benchmark die, the daemon is told to stop rather than
-	// left behind with its children.
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := d.cmd.Start(); err != nil {
-		d.b.Fatalf("start tacetd: %v", err)
+	p, err := testproc.Start(bin, args, nil, nil)
+	if err != nil {
+		d.b.Fatal(err)
 	}
-	go func() {
-		d.waitErr = d.cmd.Wait()
-		close(d.exited)
-	}()
+	d.Proc = p
 }
 
 // waitReady dials the Unix socket until a handshake succeeds, the daemon
 // exits, or readyTimeout passes.
 func (d *daemon) waitReady() error {
-	deadline := time.Now().Add(readyTimeout)
-	for {
+	return d.WaitReady(readyTimeout, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
 		c, err := client.Dial(ctx, d.unix, client.WithKey(d.key), client.WithWho("bench probe"))
-		cancel()
 		if err == nil {
 			c.Close()
-			return nil
 		}
-		select {
-		case <-d.exited:
-			return errors.New("exited before answering: " + errString(d.waitErr))
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return errors.New("no handshake within " + readyTimeout.String() + ": " + err.Error())
-		}
-	}
+		return err
+	})
 }
 
 // dial connects a controller to addr, closed by the benchmark's cleanup.
@@ -147,72 +122,22 @@ func (d *daemon) dialWith(addr string, opts ...client.Option) *client.Client {
 // stop sends SIGTERM and waits; a daemon that does not exit in time is
 // killed by its PID.
 func (d *daemon) stop() {
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-	case <-time.After(stopTimeout):
-		d.b.Errorf("tacetd (pid %d) did not exit within %v of SIGTERM; sending SIGKILL", d.pid(), stopTimeout)
-		d.kill()
+	if !d.Term(stopTimeout) {
+		d.b.Errorf("tacetd (pid %d) did not exit within %v of SIGTERM; sending SIGKILL", d.PID(), stopTimeout)
+		d.Kill()
 	}
-	if d.waitErr != nil {
-		d.b.Errorf("tacetd exit after SIGTERM: %v\n%s", d.waitErr, d.out.String())
+	if d.Err != nil {
+		d.b.Errorf("tacetd exit after SIGTERM: %v\n%s", d.Err, d.Out)
 	}
 }
-
-func (d *daemon) kill() {
-	select {
-	case <-d.exited:
-		return
-	default:
-	}
-	d.cmd.Process.Kill()
-	<-d.exited
-}
-
-func (d *daemon) pid() int { return d.cmd.Process.Pid }
 
 // freePort returns a loopback port of network "tcp" or "udp" that was
 // free a moment ago.
 func freePort(b testing.TB, network string) int {
 	b.Helper()
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer pc.Close()
-		return pc.LocalAddr().(*net.UDPAddr).Port
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testproc.FreePort(network)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func errString(err error) string {
-	if err == nil {
-		return "exit status 0"
-	}
-	return err.Error()
-}
-
-// syncBuffer is a bytes.Buffer that the daemon's output copier and the
-// benchmark may use at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
+	return port
 }

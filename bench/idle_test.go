@@ -57,7 +57,7 @@ func BenchmarkIdleWakeups(b *testing.B) {
 	add := func(name string, withKCP bool, transport string, n int) {
 		d := startDaemon(b, withKCP)
 		addr := map[string]string{"unix": d.unix, "tcp": d.tcp, "kcp": d.kcp}[transport]
-		subs = append(subs, &idleSubject{name: name, pid: d.pid(), clients: n})
+		subs = append(subs, &idleSubject{name: name, pid: d.PID(), clients: n})
 		for range n {
 			c := d.dial(addr)
 			if transport == "kcp" {

@@ -102,7 +102,7 @@ func BenchmarkNoise(b *testing.B) {
 			var before procSample
 			t0 := time.Now()
 			if k > 0 {
-				before = mustReadProc(b, rig.d.pid())
+				before = mustReadProc(b, rig.d.PID())
 			}
 			stop := rig.enter(noiseConds[k])
 			cpu := runNoise(b, prog, "cpu", cpuRounds)
@@ -111,7 +111,7 @@ func BenchmarkNoise(b *testing.B) {
 				streamMBs = append(streamMBs, mbs)
 			}
 			if k > 0 {
-				used := mustReadProc(b, rig.d.pid()).runNs - before.runNs
+				used := mustReadProc(b, rig.d.PID()).runNs - before.runNs
 				daemonUs[k] = append(daemonUs[k], float64(used)/1e3/time.Since(t0).Seconds())
 			}
 			cpuMs[k] = append(cpuMs[k], cpu[0]/1e6)

@@ -63,7 +63,7 @@ func BenchmarkNoiseSampling(b *testing.B) {
 
 		restore := avoidCPU(b, cpu)
 		d = startDaemon(b, false, "--cpus", strconv.Itoa(cpu))
-		checkPinned(b, d.pid(), cpu)
+		checkPinned(b, d.PID(), cpu)
 		pinned := func() []float64 { return runNoise(b, taskset, "-c", strconv.Itoa(cpu), prog, "cpu", rounds) }
 		pin := noisePairs(b, d, pairs, 100*time.Millisecond, pinned)
 		// At 100 Hz the daemon's share is ten times larger than the
@@ -115,9 +115,9 @@ func noisePairs(b *testing.B, d *daemon, pairs int, period time.Duration, loop f
 			if k == 1 {
 				stop = sampleEvery(b, c, period)
 			}
-			before := mustReadProc(b, d.pid())
+			before := mustReadProc(b, d.PID())
 			out := loop()
-			used := mustReadProc(b, d.pid()).runNs - before.runNs
+			used := mustReadProc(b, d.PID()).runNs - before.runNs
 			r.wallMs[k] = append(r.wallMs[k], out[0]/1e6)
 			r.cpuMs[k] = append(r.cpuMs[k], out[2]/1e6)
 			r.share[k] = append(r.share[k], float64(used)/out[0])

@@ -4,14 +4,13 @@ package bench
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"gitlab.com/tacet/tacet/internal/testproc"
 	"gitlab.com/tacet/tacet/netstack"
 )
 
@@ -139,7 +138,7 @@ func startFleet(b testing.TB, n int) *fleet {
 
 	daemons := make([]*daemon, n)
 	for i := range daemons {
-		d := &daemon{b: b, key: key, exited: make(chan struct{}),
+		d := &daemon{b: b, key: key,
 			unix: "unix://" + filepath.Join(dir, "s"+strconv.Itoa(i)+".sock"),
 			tcp:  "tcp://127.0.0.1:" + strconv.Itoa(f.base+i)}
 		d.launch(bin, []string{"--listen", d.unix, "--listen", d.tcp, "--key-file", f.keyFile,
@@ -149,41 +148,19 @@ func startFleet(b testing.TB, n int) *fleet {
 	}
 	for _, d := range daemons {
 		if err := d.waitReady(); err != nil {
-			b.Fatalf("tacetd on %s: %v\n%s", d.tcp, err, d.out.String())
+			b.Fatalf("tacetd on %s: %v\n%s", d.tcp, err, d.Out.String())
 		}
 	}
 	return f
 }
 
 // freeBlock returns the first of n consecutive loopback ports that were
-// all free a moment ago, below the ephemeral range so that the
-// benchmark's own connections do not take them meanwhile.
+// all free a moment ago, from 20000 up, apart from the e2e tests' ports.
 func freeBlock(b testing.TB, n int) int {
 	b.Helper()
-	low := 32768
-	if buf, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(buf)); len(f) == 2 {
-			low, _ = strconv.Atoi(f[0])
-		}
+	base, err := testproc.FreeBlock(20000, n)
+	if err != nil {
+		b.Fatal(err)
 	}
-	span := low - 20000 - n
-	for try := range 50 {
-		base := 20000 + (os.Getpid()*7919+try*1013)%span
-		var lns []net.Listener
-		for off := range n {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+off))
-			if err != nil {
-				break
-			}
-			lns = append(lns, ln)
-		}
-		for _, ln := range lns {
-			ln.Close()
-		}
-		if len(lns) == n {
-			return base
-		}
-	}
-	b.Fatalf("no %d consecutive free ports on loopback", n)
-	return 0
+	return base
 }

@@ -25,9 +25,9 @@ func peerIdleSubjects(b *testing.B) []*idleSubject {
 	s1.startMaster(b)
 	sv := startSupervisord(b)
 	return []*idleSubject{
-		{name: "sshd0", pid: s0.sshd.pid()},
-		{name: "sshd1", pid: s1.sshd.pid(), clients: 1, tree: true},
-		{name: "supervisord", pid: sv.proc.pid()},
+		{name: "sshd0", pid: s0.sshd.PID()},
+		{name: "sshd1", pid: s1.sshd.PID(), clients: 1, tree: true},
+		{name: "supervisord", pid: sv.proc.PID()},
 	}
 }
 

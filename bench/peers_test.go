@@ -7,9 +7,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"gitlab.com/tacet/tacet/internal/testproc"
 )
 
 // The peer benchmarks put tacetd beside the tools researchers use today:
@@ -41,52 +42,26 @@ func peerTool(b testing.TB, name, pkg string) string {
 // peerProc is a long-running peer (sshd, supervisord, an ssh master)
 // that the benchmark started and stops, by its PID, when it ends.
 type peerProc struct {
-	name   string
-	cmd    *exec.Cmd
-	out    syncBuffer
-	exited chan struct{}
+	*testproc.Proc
+	name string
 }
 
 // startPeer starts argv with its output kept for error messages, and
 // registers its stop: SIGTERM, then SIGKILL after stopTimeout.
 func startPeer(b testing.TB, name string, argv ...string) *peerProc {
 	b.Helper()
-	p := &peerProc{name: name, cmd: exec.Command(argv[0], argv[1:]...), exited: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := p.cmd.Start(); err != nil {
-		b.Fatalf("start %s: %v", name, err)
+	tp, err := testproc.Start(argv[0], argv[1:], nil, nil)
+	if err != nil {
+		b.Fatalf("%s: %v", name, err)
 	}
-	go func() {
-		p.cmd.Wait()
-		close(p.exited)
-	}()
+	p := &peerProc{Proc: tp, name: name}
 	b.Cleanup(p.stop)
 	return p
 }
 
-func (p *peerProc) pid() int { return p.cmd.Process.Pid }
-
-// alive reports whether the peer has not exited.
-func (p *peerProc) alive() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
-
 func (p *peerProc) stop() {
-	if !p.alive() {
-		return
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(stopTimeout):
-		p.cmd.Process.Kill()
-		<-p.exited
+	if p.Running() && !p.Term(stopTimeout) {
+		p.Kill()
 	}
 }
 
@@ -100,8 +75,8 @@ func (p *peerProc) waitFor(b testing.TB, what string, ready func() error) {
 		if err == nil {
 			return
 		}
-		if !p.alive() || time.Now().After(deadline) {
-			b.Fatalf("%s: not %s: %v\n%s", p.name, what, err, p.out.String())
+		if !p.Running() || time.Now().After(deadline) {
+			b.Fatalf("%s: not %s: %v\n%s", p.name, what, err, p.Out)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -112,7 +87,7 @@ func (p *peerProc) waitFor(b testing.TB, what string, ready func() error) {
 func runQuiet(env []string, argv ...string) (time.Duration, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
-	var out syncBuffer
+	var out testproc.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	t0 := time.Now()
 	err := cmd.Run()

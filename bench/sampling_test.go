@@ -91,7 +91,7 @@ func BenchmarkSamplingCost(b *testing.B) {
 	var idleCPU, idleWake samples
 	var refFiles int
 	for i := 0; b.Loop(); i++ {
-		idle := measureIdleRate(b, d.pid(), idleWindow)
+		idle := measureIdleRate(b, d.PID(), idleWindow)
 		idleCPU, idleWake = append(idleCPU, idle.cpuNs/idle.secs), append(idleWake, idle.ctxsw/idle.secs)
 		base := runRefSampler(b, ref, 1, 0, pids)
 		refFiles = base.files
@@ -106,7 +106,7 @@ func BenchmarkSamplingCost(b *testing.B) {
 			for _, j := range rotation(i+k, len(subjects)) {
 				tr := subjects[j]
 				if tr != "ref" {
-					c := measureDaemonSampling(b, d.pid(), conns[tr], hz, windows[hz], idle)
+					c := measureDaemonSampling(b, d.PID(), conns[tr], hz, windows[hz], idle)
 					tacetd[k][tr] = append(tacetd[k][tr], c)
 					continue
 				}

@@ -31,7 +31,7 @@ func TestSIGKILLRestartRemovesCgroups(t *testing.T) {
 	if hi.Containment != "cgroup2" {
 		t.Skipf("containment %q: the daemon makes no cgroups (cgroup v2, writable by root, is needed)", hi.Containment)
 	}
-	dir := daemonCgroupDir(t, d.pid(), c.conn.Welcome().Instance)
+	dir := daemonCgroupDir(t, d.PID(), c.conn.Welcome().Instance)
 
 	for range 3 {
 		c.procWait(c.start(sh("exit 0")).Handle, eventTimeout)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gitlab.com/tacet/tacet/codec"
+	"gitlab.com/tacet/tacet/internal/testproc"
 )
 
 // restart ends the daemon with SIGKILL, by its PID, and starts it again
@@ -20,20 +21,19 @@ import (
 // taken the TCP port meanwhile, the daemon is started on another.
 func (d *daemon) restart(downtime time.Duration) {
 	d.t.Helper()
-	d.kill()
-	d.t.Logf("tacetd (pid %d) killed: %s", d.pid(), errString(d.waitErr))
+	d.Kill()
+	d.t.Logf("tacetd (pid %d) killed: %s", d.PID(), testproc.ExitString(d.Err))
 	time.Sleep(downtime)
-	args := slices.Clone(d.cmd.Args[1:])
+	args := slices.Clone(d.Cmd.Args[1:])
 	for try := 1; ; try++ {
-		d.exited, d.waitErr = make(chan struct{}), nil
 		d.launch(args)
 		err := d.waitReady()
 		if err == nil {
 			return
 		}
-		d.kill()
+		d.Kill()
 		if try == startTries {
-			d.t.Fatalf("tacetd restarted on %s: %v\n%s", d.stateDir, err, d.out)
+			d.t.Fatalf("tacetd restarted on %s: %v\n%s", d.stateDir, err, d.Out)
 		}
 		d.t.Logf("tacetd restart %d: %v; trying another port", try, err)
 		i := slices.Index(args, d.tcp)

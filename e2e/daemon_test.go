@@ -3,21 +3,16 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"gitlab.com/tacet/tacet/internal/testproc"
 	"gitlab.com/tacet/tacet/netstack"
 )
 
@@ -29,15 +24,12 @@ const (
 
 // daemon is one tacetd started by a test, stopped by its cleanup.
 type daemon struct {
+	*testproc.Proc
 	t        testing.TB
 	key      *netstack.Key
 	tcp      string // tcp://127.0.0.1:PORT
 	unix     string // unix:///PATH or unix://@NAME
 	stateDir string
-	cmd      *exec.Cmd
-	out      *syncBuffer // stdout and stderr together
-	exited   chan struct{}
-	waitErr  error    // valid once exited is closed
 	env      []string // added to the daemon's environment, for launchBin
 }
 
@@ -67,9 +59,9 @@ func startDaemon(t testing.TB, extra ...string) *daemon {
 	}
 
 	for try := 1; ; try++ {
-		d := &daemon{t: t, key: key, unix: "unix://" + sock, out: &syncBuffer{},
+		d := &daemon{t: t, key: key, unix: "unix://" + sock,
 			tcp:      "tcp://127.0.0.1:" + strconv.Itoa(freePort(t)),
-			stateDir: filepath.Join(dir, "state"+strconv.Itoa(try)), exited: make(chan struct{})}
+			stateDir: filepath.Join(dir, "state"+strconv.Itoa(try))}
 		args := append([]string{"--listen", d.tcp, "--listen", d.unix, "--key-file", keyFile,
 			"--state-dir", d.stateDir}, extra...)
 		d.launch(args)
@@ -78,9 +70,9 @@ func startDaemon(t testing.TB, extra ...string) *daemon {
 			t.Cleanup(d.stop)
 			return d
 		}
-		d.kill()
+		d.Kill()
 		if try == startTries {
-			t.Fatalf("tacetd %s: %v\n%s", strings.Join(args, " "), err, d.out)
+			t.Fatalf("tacetd %s: %v\n%s", strings.Join(args, " "), err, d.Out)
 		}
 		t.Logf("tacetd try %d: %v; trying another port", try, err)
 	}
@@ -88,42 +80,36 @@ func startDaemon(t testing.TB, extra ...string) *daemon {
 
 func (d *daemon) launch(args []string) {
 	d.t.Helper()
-	d.cmd = exec.Command(tacetdBin, args...)
-	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
-	d.cmd.WaitDelay = 2 * time.Second
-	// Should the test binary die, the daemon is told to stop rather than
-	// left behind with its children.
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := d.cmd.Start(); err != nil {
-		d.t.Fatalf("start tacetd: %v", err)
+	d.launchBin(tacetdBin, args)
+}
+
+// launchBin is launch with another binary than the -race daemon. A
+// daemon launched again, after a crash, writes on in the same Out.
+func (d *daemon) launchBin(bin string, args []string) {
+	d.t.Helper()
+	var out *testproc.Buffer
+	if d.Proc != nil {
+		out = d.Out
 	}
-	go func() {
-		d.waitErr = d.cmd.Wait()
-		close(d.exited)
-	}()
+	p, err := testproc.Start(bin, args, d.env, out)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.Proc = p
 }
 
 // waitReady dials until a handshake succeeds, the daemon exits, or
 // readyTimeout passes.
 func (d *daemon) waitReady() error {
-	deadline := time.Now().Add(readyTimeout)
-	for {
+	return d.WaitReady(readyTimeout, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
 		c, err := netstack.Dial(ctx, d.tcp, &netstack.ClientConfig{Key: d.key, Who: "e2e probe"})
-		cancel()
 		if err == nil {
 			c.Close()
-			return nil
 		}
-		select {
-		case <-d.exited:
-			return errors.New("exited before answering: " + errString(d.waitErr))
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return errors.New("no handshake within " + readyTimeout.String() + ": " + err.Error())
-		}
-	}
+		return err
+	})
 }
 
 // stop sends SIGTERM and checks that the daemon exits 0 in time, without
@@ -131,84 +117,31 @@ func (d *daemon) waitReady() error {
 // kills the daemon by PID if it does not exit.
 func (d *daemon) stop() {
 	d.t.Helper()
-	left := stampPIDs(descendants(d.pid()))
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-	case <-time.After(stopTimeout):
-		d.t.Errorf("tacetd (pid %d) did not exit within %v of SIGTERM; sending SIGKILL", d.pid(), stopTimeout)
-		d.kill()
+	left := stampPIDs(descendants(d.PID()))
+	if !d.Term(stopTimeout) {
+		d.t.Errorf("tacetd (pid %d) did not exit within %v of SIGTERM; sending SIGKILL", d.PID(), stopTimeout)
+		d.Kill()
 	}
-	if d.waitErr != nil {
-		d.t.Errorf("tacetd exit after SIGTERM: %v", d.waitErr)
+	if d.Err != nil {
+		d.t.Errorf("tacetd exit after SIGTERM: %v", d.Err)
 	}
 	if alive := survivors(left, 5*time.Second); len(alive) > 0 {
 		d.t.Errorf("%d processes of tacetd outlive it by 5 s: %s", len(alive), strings.Join(first(alive, 10), ", "))
 	}
-	if out := d.out.String(); strings.Contains(out, "DATA RACE") || strings.Contains(out, "panic:") {
+	if out := d.Out.String(); strings.Contains(out, "DATA RACE") || strings.Contains(out, "panic:") {
 		d.t.Errorf("tacetd reported a race or a panic")
 	}
 	if d.t.Failed() {
-		d.t.Logf("tacetd output:\n%s", d.out)
-	}
-}
-
-// kill ends the daemon with SIGKILL, by PID only, and waits for it.
-func (d *daemon) kill() {
-	select {
-	case <-d.exited:
-		return
-	default:
-	}
-	d.cmd.Process.Kill()
-	<-d.exited
-}
-
-func (d *daemon) pid() int { return d.cmd.Process.Pid }
-
-// running reports whether the daemon has not exited.
-func (d *daemon) running() bool {
-	select {
-	case <-d.exited:
-		return false
-	default:
-		return true
+		d.t.Logf("tacetd output:\n%s", d.Out)
 	}
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testproc.FreePort("tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func errString(err error) string {
-	if err == nil {
-		return "exit status 0"
-	}
-	return err.Error()
-}
-
-// syncBuffer is a bytes.Buffer that the daemon's output copier and the
-// test may use at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return port
 }

@@ -89,7 +89,7 @@ func TestDiskFull(t *testing.T) {
 			t.Errorf("a process started on a full disk: output %q, exit %+v", out, ex)
 		}
 	}
-	if !d.running() {
+	if !d.Running() {
 		t.Fatal("tacetd is gone")
 	}
 }

@@ -14,10 +14,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"gitlab.com/tacet/tacet/internal/testproc"
 	"gitlab.com/tacet/tacet/netstack"
 )
 
@@ -111,8 +111,8 @@ func startFleetEnv(t testing.TB, n int, env func(off int) []string, skip ...int)
 		if slices.Contains(skip, off) {
 			continue
 		}
-		d := &daemon{t: t, key: key, tcp: "tcp://" + f.addr(off), out: &syncBuffer{},
-			stateDir: filepath.Join(dir, "state"+strconv.Itoa(off)), exited: make(chan struct{})}
+		d := &daemon{t: t, key: key, tcp: "tcp://" + f.addr(off),
+			stateDir: filepath.Join(dir, "state"+strconv.Itoa(off))}
 		if env != nil {
 			d.env = env(off)
 		}
@@ -125,29 +125,10 @@ func startFleetEnv(t testing.TB, n int, env func(off int) []string, skip ...int)
 	parallelEach(f.daemons, func(d *daemon) { errs[slices.Index(f.daemons, d)] = d.waitReady() })
 	for i, err := range errs {
 		if err != nil {
-			t.Fatalf("tacetd on %s: %v\n%s", f.daemons[i].tcp, err, f.daemons[i].out)
+			t.Fatalf("tacetd on %s: %v\n%s", f.daemons[i].tcp, err, f.daemons[i].Out)
 		}
 	}
 	return f
-}
-
-// launchBin is launch with another binary than the -race daemon.
-func (d *daemon) launchBin(bin string, args []string) {
-	d.t.Helper()
-	d.cmd = exec.Command(bin, args...)
-	if d.env != nil {
-		d.cmd.Env = append(os.Environ(), d.env...)
-	}
-	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
-	d.cmd.WaitDelay = 2 * time.Second
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := d.cmd.Start(); err != nil {
-		d.t.Fatalf("start tacetd: %v", err)
-	}
-	go func() {
-		d.waitErr = d.cmd.Wait()
-		close(d.exited)
-	}()
 }
 
 func parallelEach[T any](items []T, fn func(T)) {
@@ -162,40 +143,15 @@ func parallelEach[T any](items []T, fn func(T)) {
 	wg.Wait()
 }
 
-// freeBlock returns the first port of n consecutive loopback ports that
-// were all free a moment ago. The block lies below the ephemeral range,
-// where the connections of the tests themselves would take ports.
+// freeBlock returns the first of n consecutive loopback ports that were
+// all free a moment ago, from 10000 up, apart from the benchmarks' ports.
 func freeBlock(t testing.TB, n int) int {
 	t.Helper()
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			low, _ = strconv.Atoi(f[0])
-		}
+	base, err := testproc.FreeBlock(10000, n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	span := low - 10000 - n
-	if span <= 0 {
-		t.Skipf("no room for %d ports below the ephemeral range at %d", n, low)
-	}
-	for try := range 50 {
-		base := 10000 + (os.Getpid()*7919+try*1009)%span
-		var lns []net.Listener
-		for off := range n {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+off))
-			if err != nil {
-				break
-			}
-			lns = append(lns, ln)
-		}
-		for _, ln := range lns {
-			ln.Close()
-		}
-		if len(lns) == n {
-			return base
-		}
-	}
-	t.Fatalf("no %d consecutive free ports on loopback", n)
-	return 0
+	return base
 }
 
 // cliResult is one run of the tacet binary.

@@ -26,17 +26,17 @@ func TestLoadControllers(t *testing.T) {
 	warm := dial(t, d, d.tcp)
 	warm.run(sh("echo warm"))
 	controllersRound(t, d, controllers, each) // warms the daemon up
-	fds, base := fdCount(t, d.pid()), settledRSS(d.pid())
+	fds, base := fdCount(t, d.PID()), settledRSS(d.PID())
 
 	peak := controllersRound(t, d, controllers, each)
 	if peak > maxDaemonThreads {
 		t.Errorf("daemon threads peaked at %d, want at most %d", peak, maxDaemonThreads)
 	}
-	if after := waitFDs(t, d.pid(), fds); after > fds {
-		t.Errorf("daemon has %d fds after the controllers left, %d before: %v", after, fds, fdList(d.pid()))
+	if after := waitFDs(t, d.PID(), fds); after > fds {
+		t.Errorf("daemon has %d fds after the controllers left, %d before: %v", after, fds, fdList(d.PID()))
 	}
-	waitNoZombies(t, d.pid())
-	waitRSS(t, d.pid(), base)
+	waitNoZombies(t, d.PID())
+	waitRSS(t, d.PID(), base)
 	var list codec.ListResult
 	warm.mustCall(codec.MethodList, nil, &list)
 	if len(list.Procs) != 1 {
@@ -49,7 +49,7 @@ func TestLoadControllers(t *testing.T) {
 // thread count.
 func controllersRound(t *testing.T, d *daemon, controllers, each int) int {
 	t.Helper()
-	fds := fdCount(t, d.pid())
+	fds := fdCount(t, d.PID())
 	cs := make([]*client, controllers)
 	for i := range cs {
 		c, err := tryDial(d, d.tcp)
@@ -58,7 +58,7 @@ func controllersRound(t *testing.T, d *daemon, controllers, each int) int {
 		}
 		cs[i] = c
 	}
-	if got := fdCount(t, d.pid()); got < fds+controllers {
+	if got := fdCount(t, d.PID()); got < fds+controllers {
 		t.Fatalf("daemon has %d fds with %d controllers connected, %d before", got, controllers, fds)
 	}
 
@@ -73,7 +73,7 @@ func controllersRound(t *testing.T, d *daemon, controllers, each int) int {
 		wg.Go(func() {
 			errs <- runBatch(c, i, each)
 			peak.Lock()
-			peak.threads = max(peak.threads, threads(d.pid()))
+			peak.threads = max(peak.threads, threads(d.PID()))
 			peak.Unlock()
 		})
 	}

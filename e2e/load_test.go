@@ -71,7 +71,7 @@ func TestLoadStartReap(t *testing.T) {
 						return
 					}
 					mu.Lock()
-					maxThreads = max(maxThreads, threads(d.pid()))
+					maxThreads = max(maxThreads, threads(d.PID()))
 					mu.Unlock()
 				}
 			})
@@ -87,19 +87,19 @@ func TestLoadStartReap(t *testing.T) {
 	// Let the daemon reach its steady state: runtime threads, buffers,
 	// the pages of its code that a cycle runs.
 	run(200)
-	fds, base := fdCount(t, d.pid()), settledRSS(d.pid())
+	fds, base := fdCount(t, d.PID()), settledRSS(d.PID())
 	began := time.Now()
 	peak := run(n)
 	t.Logf("%d processes in %v; daemon threads peaked at %d", n, time.Since(began), peak)
 
-	if after := waitFDs(t, d.pid(), fds); after > fds {
-		t.Errorf("daemon has %d fds after %d processes, %d before: %v", after, n, fds, fdList(d.pid()))
+	if after := waitFDs(t, d.PID(), fds); after > fds {
+		t.Errorf("daemon has %d fds after %d processes, %d before: %v", after, n, fds, fdList(d.PID()))
 	}
 	if peak > maxDaemonThreads {
 		t.Errorf("daemon threads peaked at %d, want at most %d", peak, maxDaemonThreads)
 	}
-	waitNoZombies(t, d.pid())
-	waitRSS(t, d.pid(), base)
+	waitNoZombies(t, d.PID())
+	waitRSS(t, d.PID(), base)
 	if bad.n > 0 {
 		// TestExitRecordComplete fails on this; here it is only noted, so
 		// that this test speaks for the daemon's resources.
@@ -119,13 +119,13 @@ func TestLoadLiveChildren(t *testing.T) {
 	d := startDaemon(t)
 	c := dial(t, d, d.tcp)
 	liveRound(t, d, c, n)
-	fds, base := fdCount(t, d.pid()), settledRSS(d.pid())
+	fds, base := fdCount(t, d.PID()), settledRSS(d.PID())
 
 	liveRound(t, d, c, n)
-	if after := waitFDs(t, d.pid(), fds); after > fds {
-		t.Errorf("daemon has %d fds after its children ended, %d before: %v", after, fds, fdList(d.pid()))
+	if after := waitFDs(t, d.PID(), fds); after > fds {
+		t.Errorf("daemon has %d fds after its children ended, %d before: %v", after, fds, fdList(d.PID()))
 	}
-	waitRSS(t, d.pid(), base)
+	waitRSS(t, d.PID(), base)
 }
 
 // liveRound starts n children that sleep, checks that they all run at
@@ -138,15 +138,15 @@ func liveRound(t *testing.T, d *daemon, c *client, n int) {
 	for range n {
 		r := c.start(&codec.StartArgs{Argv: argv("sleep", "30")})
 		handles = append(handles, r.Handle)
-		peak = max(peak, threads(d.pid()))
+		peak = max(peak, threads(d.PID()))
 	}
 	time.Sleep(200 * time.Millisecond)
-	peak = max(peak, threads(d.pid()))
-	t.Logf("%d live children; daemon threads peaked at %d, %d fds", n, peak, fdCount(t, d.pid()))
+	peak = max(peak, threads(d.PID()))
+	t.Logf("%d live children; daemon threads peaked at %d, %d fds", n, peak, fdCount(t, d.PID()))
 	if peak > maxDaemonThreads {
 		t.Errorf("daemon threads peaked at %d with %d children, want at most %d", peak, n, maxDaemonThreads)
 	}
-	if got := descendants(d.pid()); len(got) < n {
+	if got := descendants(d.PID()); len(got) < n {
 		t.Errorf("daemon has %d descendants, want %d", len(got), n)
 	}
 
@@ -159,8 +159,8 @@ func liveRound(t *testing.T, d *daemon, c *client, n int) {
 		}
 		c.release(h)
 	}
-	waitNoDescendants(t, d.pid(), nil, goneTimeout)
-	waitNoZombies(t, d.pid())
+	waitNoDescendants(t, d.PID(), nil, goneTimeout)
+	waitNoZombies(t, d.PID())
 }
 
 // waitFDs waits, boundedly, for pid's fd count to come down to want, as

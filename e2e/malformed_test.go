@@ -103,8 +103,8 @@ func TestMalformedFrames(t *testing.T) {
 			checkAnswer(t, bad, reply, tt.want, tt.codes)
 
 			// The daemon and the other controller are undisturbed.
-			if !d.running() {
-				t.Fatalf("tacetd exited: %v", d.waitErr)
+			if !d.Running() {
+				t.Fatalf("tacetd exited: %v", d.Err)
 			}
 			main.mustCall(codec.MethodHostInfo, nil, nil)
 			if pi := main.status(survivor.Handle); pi.State != "running" {

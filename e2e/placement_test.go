@@ -39,7 +39,7 @@ func TestPlacementNotInherited(t *testing.T) {
 		t.Skip("skipping: needs 2 CPUs to tell the daemon's affinity from its children's")
 	}
 	d := startDaemon(t, "--cpus", "0", "--nice", "7", "--idle")
-	daemonStat, err := os.ReadFile("/proc/" + strconv.Itoa(d.pid()) + "/stat")
+	daemonStat, err := os.ReadFile("/proc/" + strconv.Itoa(d.PID()) + "/stat")
 	if err != nil {
 		t.Fatal(err)
 	}

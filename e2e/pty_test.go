@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"gitlab.com/tacet/tacet/internal/testproc"
 )
 
 // TestRunPTYTerminal runs tacet run --pty on a local terminal, as a user
@@ -41,7 +43,7 @@ func TestRunPTYTerminal(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &testproc.Buffer{}
 	go func() {
 		buf := make([]byte, 4096)
 		for {
@@ -133,7 +135,7 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 }
 
 // waitFor waits until out holds want, or fails the test after timeout.
-func waitFor(t *testing.T, out *syncBuffer, want string, timeout time.Duration) {
+func waitFor(t *testing.T, out *testproc.Buffer, want string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !strings.Contains(out.String(), want) {

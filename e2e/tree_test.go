@@ -73,7 +73,7 @@ func TestTreeKill(t *testing.T) {
 			c := dial(t, d, d.tcp)
 			tr := startTree(t, c, tt.script, tt.n)
 			killTree(t, c, tr)
-			waitNoDescendants(t, d.pid(), nil, goneTimeout)
+			waitNoDescendants(t, d.PID(), nil, goneTimeout)
 			if left := cgroupPIDs(c.conn.Welcome().Instance, tr.h); len(left) > 0 {
 				t.Errorf("cgroup of the tree still holds %v", left)
 			}
@@ -98,7 +98,7 @@ func TestTreeKillSparesOtherTree(t *testing.T) {
 	}
 
 	killTree(t, c, b)
-	waitNoDescendants(t, d.pid(), nil, goneTimeout)
+	waitNoDescendants(t, d.PID(), nil, goneTimeout)
 }
 
 // TestTreeKillWhileForking kills a tree that is forking as fast as it can.
@@ -125,7 +125,7 @@ func TestTreeKillWhileForking(t *testing.T) {
 	}
 	t.Logf("killed with %d members seen", len(stamps))
 	waitGone(t, stamps, 10*time.Second)
-	waitNoDescendants(t, d.pid(), nil, 10*time.Second)
+	waitNoDescendants(t, d.PID(), nil, 10*time.Second)
 }
 
 // TestDaemonizedGrandchild checks that a process whose grandchild keeps

@@ -14,6 +14,7 @@ import (
 
 	"gitlab.com/tacet/tacet/client"
 	"gitlab.com/tacet/tacet/codec"
+	"gitlab.com/tacet/tacet/internal/testproc"
 )
 
 // countLoop prints 1 to 60, 50 ms apart, a line to stderr, and exits 7.
@@ -28,7 +29,7 @@ func TestNetnsControllerKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	out := &syncBuffer{}
+	out := &testproc.Buffer{}
 	cli := exec.Command(tacetBin, "--key-file", tb.keyFile, "-w", "198.18.1.[1-3]", "run", "--", "/bin/sh", "-c", countLoop)
 	cli.Stdout, cli.Stderr = out, out
 	if err := tb.ctl.Start(cli); err != nil {
@@ -36,7 +37,7 @@ func TestNetnsControllerKilled(t *testing.T) {
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- cli.Wait() }()
-	waitFor(t, 10*time.Second, "15 lines from tacet run", func() bool { return out.lines() >= 15 })
+	waitFor(t, 10*time.Second, "15 lines from tacet run", func() bool { return out.Lines() >= 15 })
 	killedAt := time.Now()
 	if err := cli.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -44,7 +45,7 @@ func TestNetnsControllerKilled(t *testing.T) {
 	if err := <-waited; err == nil || !strings.Contains(err.Error(), "killed") {
 		t.Fatalf("tacet run ended with %v, want killed by SIGKILL; it printed:\n%s", err, out)
 	}
-	t.Logf("tacet run killed after printing %d lines", out.lines())
+	t.Logf("tacet run killed after printing %d lines", out.Lines())
 
 	want := wantCount()
 	for i, nd := range tb.nodes {

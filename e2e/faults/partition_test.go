@@ -13,6 +13,7 @@ import (
 
 	"gitlab.com/tacet/tacet/client"
 	"gitlab.com/tacet/tacet/codec"
+	"gitlab.com/tacet/tacet/internal/testproc"
 )
 
 // stampLoop prints 200 numbered lines with the time each was printed, 50
@@ -39,7 +40,7 @@ func TestNetnsPartition(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	outs := make([]*syncBuffer, len(tb.nodes))
+	outs := make([]*testproc.Buffer, len(tb.nodes))
 	follows := make(chan error, len(tb.nodes))
 	handles := make([]uint64, len(tb.nodes))
 	reds := make([]*client.Redialer, len(tb.nodes))
@@ -54,7 +55,7 @@ func TestNetnsPartition(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		handles[i], outs[i] = p.Handle, &syncBuffer{}
+		handles[i], outs[i] = p.Handle, &testproc.Buffer{}
 		go func() {
 			dial := func() (*client.Client, error) { return reds[i].Client(ctx) }
 			follows <- client.Follow(ctx, dial, p.Handle, codec.Stdout, 0, outs[i])
@@ -64,7 +65,7 @@ func TestNetnsPartition(t *testing.T) {
 	// Cut in the middle of the run, once every host has been heard from.
 	waitFor(t, 10*time.Second, "40 lines from every host", func() bool {
 		for _, o := range outs {
-			if o.lines() < 40 {
+			if o.Lines() < 40 {
 				return false
 			}
 		}
@@ -152,10 +153,10 @@ func checkStamps(t *testing.T, host, out string, cutAt, restoredAt time.Time) {
 }
 
 // lineCounts returns the lines each buffer holds, as one comparable string.
-func lineCounts(bufs []*syncBuffer) string {
+func lineCounts(bufs []*testproc.Buffer) string {
 	var s []string
 	for _, b := range bufs {
-		s = append(s, strconv.Itoa(b.lines()))
+		s = append(s, strconv.Itoa(b.Lines()))
 	}
 	return strings.Join(s, ",")
 }

@@ -4,7 +4,6 @@ package faults
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 
 	"gitlab.com/tacet/tacet/client"
 	"gitlab.com/tacet/tacet/codec"
+	"gitlab.com/tacet/tacet/internal/testproc"
 	"gitlab.com/tacet/tacet/netstack"
 	"gitlab.com/tacet/tacet/netstack/netns"
 )
@@ -41,7 +41,7 @@ type node struct {
 	*netns.Host
 	url string // tcp://ADDR:7340
 	cmd *exec.Cmd
-	log *syncBuffer // what tacetd wrote to stderr
+	log *testproc.Buffer // what tacetd wrote to stderr
 }
 
 // newTestbed makes the bridge and n daemon hosts, tag naming its
@@ -70,7 +70,7 @@ func newTestbed(t *testing.T, tag string, n int, extra ...string) *testbed {
 func (tb *testbed) startNode(h *netns.Host, extra []string) *node {
 	t := tb.t
 	t.Helper()
-	nd := &node{Host: h, url: fmt.Sprintf("tcp://%s:%d", h.Addr, port), log: &syncBuffer{}}
+	nd := &node{Host: h, url: fmt.Sprintf("tcp://%s:%d", h.Addr, port), log: &testproc.Buffer{}}
 	args := append([]string{"--key-file", tb.keyFile, "--state-dir", filepath.Join(t.TempDir(), "state"),
 		"--listen", nd.url, "--on-exit", "kill"}, extra...)
 	nd.cmd = exec.Command(tacetdBin, args...)
@@ -162,29 +162,4 @@ func (tb *testbed) redialer(i int, conns *atomic.Int32) *client.Redialer {
 // sh returns the start arguments of /bin/sh -c script.
 func sh(script string) *codec.StartArgs {
 	return &codec.StartArgs{Argv: [][]byte{[]byte("/bin/sh"), []byte("-c"), []byte(script)}}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and other readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// lines returns the complete lines written so far.
-func (b *syncBuffer) lines() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Count(b.b.Bytes(), []byte{'\n'})
 }
