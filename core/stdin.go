@@ -34,6 +34,7 @@ type stdinPipe struct {
 	queued  int
 	closing bool
 	running bool
+	last    int // the last byte written, -1 before the first
 }
 
 // stdinChunk is one queued write and how to answer it: done is called
@@ -44,7 +45,7 @@ type stdinChunk struct {
 	done func(error)
 }
 
-func newStdinPipe(f *os.File) *stdinPipe { return &stdinPipe{f: f} }
+func newStdinPipe(f *os.File) *stdinPipe { return &stdinPipe{f: f, last: -1} }
 
 // write queues data, and with eof a close after it; done answers it.
 func (p *stdinPipe) write(data []byte, eof bool, done func(error)) error {
@@ -76,7 +77,7 @@ func (p *stdinPipe) run() {
 			closing := p.closing
 			p.mu.Unlock()
 			if closing {
-				p.endLocked()
+				p.end()
 			}
 			return
 		}
@@ -86,7 +87,9 @@ func (p *stdinPipe) run() {
 
 		var err error
 		if len(c.data) > 0 {
-			_, err = p.f.Write(c.data)
+			if _, err = p.f.Write(c.data); err == nil {
+				p.last = int(c.data[len(c.data)-1]) // only this goroutine reads it
+			}
 		}
 		var dropped []stdinChunk
 		p.mu.Lock()
@@ -127,23 +130,42 @@ func (p *stdinPipe) abandon() {
 	}
 }
 
-// endLocked ends the child's input after the last queued byte: a pipe is
-// closed; a terminal cannot be, since the pump reads the same master, so
+// end ends the child's input after the last queued byte, from the pipe's
+// goroutine. A pipe
+// is closed. A terminal cannot be, since the pump reads the same master:
 // it gets its EOF character instead (VEOF of its termios, Ctrl-D unless
 // the child changed it), which ends a read at the start of a line in
-// canonical mode as the key would at a local terminal. The stdin pipe's
-// own descriptor of the master is closed either way.
-func (p *stdinPipe) endLocked() {
+// canonical mode as the key would at a local terminal. After a partial
+// line the first VEOF only hands that line to the reader, as at a
+// terminal, so a second one follows. The stdin pipe's own descriptor of
+// the master is closed either way.
+func (p *stdinPipe) end() {
 	if p.tty {
-		eof := byte(4)
-		if rc, err := p.f.SyscallConn(); err == nil {
-			rc.Control(func(fd uintptr) {
-				if tio, err := unix.IoctlGetTermios(int(fd), unix.TCGETS); err == nil && tio.Cc[unix.VEOF] != 0 {
-					eof = tio.Cc[unix.VEOF]
-				}
-			})
-		}
-		p.f.Write([]byte{eof})
+		p.f.Write(ttyEOF(p.f, p.last))
 	}
 	p.f.Close()
+}
+
+// ttyEOF returns the bytes that end the input of the terminal whose
+// master is f, after last, the last byte written to it (-1 for none).
+func ttyEOF(f *os.File, last int) []byte {
+	var tio *unix.Termios
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { tio, _ = unix.IoctlGetTermios(int(fd), unix.TCGETS) })
+	}
+	if tio == nil {
+		return []byte{4}
+	}
+	eof := tio.Cc[unix.VEOF]
+	if eof == 0 {
+		eof = 4
+	}
+	if tio.Lflag&unix.ICANON == 0 || last < 0 {
+		return []byte{eof}
+	}
+	switch b := byte(last); {
+	case b == '\n', b == eof, b != 0 && (b == tio.Cc[unix.VEOL] || b == tio.Cc[unix.VEOL2]):
+		return []byte{eof}
+	}
+	return []byte{eof, eof}
 }
