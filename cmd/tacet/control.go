@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"gitlab.com/tacet/tacet/client"
@@ -46,13 +45,16 @@ func cmdRelease(ctx context.Context, t *cli, args []string) int {
 func cmdLogs(ctx context.Context, t *cli, args []string) int {
 	fs := newFlags("logs")
 	follow := fs.Bool("f", false, "follow the output until the stream ends, across dropped connections")
-	streamFlag := fs.String("stream", "stdout", "`STREAM` to print: stdout, stderr or pty; default stdout, or pty for a process on a terminal")
+	streamFlag := fs.String("stream", "", "`STREAM` to print: stdout, stderr or pty; default pty for a process on a terminal, else stdout")
 	if err := t.parseFlags(fs, args); err != nil {
 		return helpOrFail(t, err)
 	}
-	s, err := parseStream(*streamFlag)
-	if err != nil {
-		return t.fail(err)
+	var s uint8
+	var err error
+	if *streamFlag != "" {
+		if s, err = parseStream(*streamFlag); err != nil {
+			return t.fail(err)
+		}
 	}
 	h, err := idArg("logs", fs.Args())
 	if err != nil {
@@ -62,7 +64,7 @@ func cmdLogs(ctx context.Context, t *cli, args []string) int {
 	if err != nil {
 		return t.fail(err)
 	}
-	if !flagGiven(fs, "stream") {
+	if *streamFlag == "" {
 		// A process on a terminal has its one stream only.
 		if s, err = t.defaultStream(ctx, addr, h); err != nil {
 			return t.fail(err)
@@ -130,15 +132,10 @@ func (t *cli) defaultStream(ctx context.Context, addr string, h uint64) (uint8, 
 	if err != nil {
 		return 0, err
 	}
+	// Lengths has an element per stream the process has, element i for
+	// stream i+1 (spec 11.10): a third one is the terminal's.
 	if len(info.Lengths) >= codec.PTY {
 		return codec.PTY, nil
 	}
 	return codec.Stdout, nil
-}
-
-// flagGiven reports whether the command line set the flag name.
-func flagGiven(fs *flag.FlagSet, name string) bool {
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
-	return given
 }

@@ -58,12 +58,12 @@ var commands map[string]command // filled in init: run refers to it through help
 
 func init() {
 	commands = map[string]command{
-		"run":     {cmdRun, "run [--env K=V]... [--cwd DIR] [--timeout DUR] [--cpus LIST] [--stdin] [--tag T] [-b] [--sync [--at TIME]] [--role SET=CMD]... -- ARGV...", "start a process on each host, stream its output, exit with its status"},
-		"start":   {cmdStart, "start [--env K=V]... [--cwd DIR] [--timeout DUR] [--cpus LIST] [--tag T] [--wait-output REGEX] [--wait-port PORT] [--wait-timeout DUR] -- ARGV...", "start a process in the background and print its id, once it is ready with --wait-*"},
+		"run":     {cmdRun, "run [--env K=V]... [--cwd DIR] [--timeout DUR] [--cpus LIST] [--stdin] [--pty] [--mem-only] [--tag T] [--keep] [-b] [--sync [--at TIME]] [--role SET=CMD]... -- ARGV...", "start a process on each host, stream its output, exit with its status"},
+		"start":   {cmdStart, "start [--env K=V]... [--cwd DIR] [--timeout DUR] [--cpus LIST] [--pty] [--mem-only] [--tag T] [--wait-output REGEX] [--wait-port PORT] [--wait-timeout DUR] -- ARGV...", "start a process in the background and print its id, once it is ready with --wait-*"},
 		"ps":      {cmdPs, "ps", "list the processes the daemon keeps records of"},
 		"wait":    {cmdWait, "wait ID", "wait for a process and exit with its status"},
 		"kill":    {cmdKill, "kill [-s SIGNAL] [--at TIME] ID | --tag TAG", "signal a process tree (default TERM), on every host with --tag, at one instant with --at"},
-		"logs":    {cmdLogs, "logs [-f] [--stream stdout|stderr] ID", "print a process's output; -f follows it to the end"},
+		"logs":    {cmdLogs, "logs [-f] [--stream stdout|stderr|pty] ID", "print a process's output; -f follows it to the end"},
 		"release": {cmdRelease, "release ID", "make the daemon forget an ended process and its output"},
 		"info":    {cmdInfo, "info", "show the daemon's host"},
 		"ping":    {cmdPing, "ping [-c N] [-i DUR]", "measure round-trip time and clock offset to each daemon"},
@@ -84,7 +84,9 @@ func init() {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	// SIGHUP too: a terminal closed under tacet run --pty, or an ssh
+	// session dropped, ends the remote process as Ctrl-C would.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	status := tacet(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(status)

@@ -47,7 +47,9 @@ func newStartFlags(name string) (*flag.FlagSet, *startFlags) {
 		"a child that writes fast is then slowed by its output no more than by a pipe that a reader drains, but what no reader takes in time is lost, "+
 		"reported as a gap, and the daemon's death loses it all")
 	fs.BoolVar(&f.pty, "pty", false, "run on a pseudo-terminal on the host, stdout and stderr merged on it; run forwards its stdin to it, "+
-		"in raw mode when that is a terminal, so that keys and Ctrl-C reach the process as at a local terminal, and follows the window's size")
+		"in raw mode when that is a terminal, so that every key, Ctrl-C included, reaches the process as at a local terminal, and follows the window's size. "+
+		"To leave a process that ignores its keys, close the terminal or signal tacet from another: its tree gets SIGTERM. "+
+		"Piped input is echoed by the remote terminal, as typed input would be")
 	fs.Var(&f.collect, "collect", "`PATH` on the host to keep when the process exits; run fetches it into --collect-dir; repeatable")
 	fs.StringVar(&f.into, "collect-dir", "collected", "local `DIR` for the files of --collect, one subdirectory per host")
 	return fs, f
@@ -107,7 +109,7 @@ func cmdRun(ctx context.Context, t *cli, args []string) int {
 			return t.fail(usagef("--stdin takes one host: tacet's stdin can be read once"))
 		}
 		if sf.pty {
-			return t.fail(usagef("--pty takes one host: tacet has one terminal"))
+			return t.fail(usagef("--pty takes one host, without -b, --sync or --role: tacet has one terminal"))
 		}
 		p, err := ff.plan(t, sf, fs.Args())
 		if err != nil {
@@ -133,18 +135,23 @@ func (t *cli) runOn(ctx context.Context, addr string, a *codec.StartArgs) int {
 		return t.fail(err)
 	}
 	streams := []uint8{codec.Stdout, codec.Stderr}
-	lt := &localTerminal{fd: -1}
+	var lt *localTerminal
 	if a.Output.PTY {
 		streams = []uint8{codec.PTY}
-		if lt, err = t.openTerminal(); err != nil {
-			return t.fail(err)
-		}
+		lt = t.openTerminal()
 		defer lt.restore()
 		a.Output.Rows, a.Output.Cols = lt.size()
 	}
 	p, err := c.Start(ctx, a)
 	if err != nil {
 		return t.fail(err)
+	}
+	if lt != nil {
+		// Raw only now, so that a start that fails is reported on the
+		// terminal as it was.
+		if err := lt.makeRaw(); err != nil {
+			t.warnf(addr, "terminal: %v; keys are not forwarded one by one", err)
+		}
 	}
 	if t.opts.json {
 		t.json.write(startRecord{Host: hostName(addr), Event: "start", ID: formatID(p.Handle), PID: p.PID})
@@ -167,19 +174,36 @@ func (t *cli) runOn(ctx context.Context, addr string, a *codec.StartArgs) int {
 		// and the process may end without reading its input.
 		go t.forwardStdin(ctx, addr, r, p.Handle)
 	}
-	go lt.followResize(outCtx, r, p.Handle)
+	var resizing sync.WaitGroup
+	if lt != nil {
+		resizing.Add(1)
+		go func() {
+			defer resizing.Done()
+			lt.followResize(outCtx, r, p.Handle)
+		}()
+	}
+	// endOutput waits for the output copies, then stops following the
+	// window and gives the terminal back, before anything else is said.
+	endOutput := func() {
+		wg.Wait()
+		stopOut()
+		resizing.Wait()
+		if lt != nil {
+			lt.restore()
+		}
+	}
 
 	ex, err := waitExit(ctx, r, p.Handle)
 	if err != nil {
 		stopOut()
-		wg.Wait()
+		endOutput()
 		if ctx.Err() != nil {
 			t.interrupt(addr, r, p.Handle)
 			return exitInterrupted
 		}
 		return t.fail(err)
 	}
-	wg.Wait()
+	endOutput()
 	for _, err := range outErr {
 		if err != nil && ctx.Err() == nil {
 			return t.fail(err)

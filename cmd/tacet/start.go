@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gitlab.com/tacet/tacet/client"
+	"gitlab.com/tacet/tacet/codec"
 )
 
 // defaultWaitTimeout bounds a readiness wait when --wait-timeout is not
@@ -24,6 +25,7 @@ type readyFlags struct {
 	output  string
 	port    int
 	timeout time.Duration
+	pty     bool // the process is on a terminal: its output is one stream
 
 	re *regexp.Regexp
 }
@@ -55,7 +57,11 @@ func (f *readyFlags) wait(ctx context.Context, p *client.Process) error {
 		fmt.Errorf("--wait-timeout %v passed", f.timeout))
 	defer cancel()
 	if f.re != nil {
-		if _, err := p.WaitOutput(ctx, f.re); err != nil {
+		var streams []uint8 // WaitOutput's default: stdout and stderr
+		if f.pty {
+			streams = []uint8{codec.PTY}
+		}
+		if _, err := p.WaitOutput(ctx, f.re, streams...); err != nil {
 			return err
 		}
 	}
@@ -68,12 +74,13 @@ func (f *readyFlags) wait(ctx context.Context, p *client.Process) error {
 func cmdStart(ctx context.Context, t *cli, args []string) int {
 	fs, sf := newStartFlags("start")
 	var rf readyFlags
-	fs.StringVar(&rf.output, "wait-output", "", "return once a line of the process's stdout or stderr matches `REGEX`")
+	fs.StringVar(&rf.output, "wait-output", "", "return once a line of the process's stdout or stderr (or terminal, with --pty) matches `REGEX`")
 	fs.IntVar(&rf.port, "wait-port", 0, "return once TCP `PORT` accepts connections on the process's host, as its daemon sees it")
 	fs.DurationVar(&rf.timeout, "wait-timeout", defaultWaitTimeout, "bound on the --wait-output and --wait-port waits; past it the process tree gets SIGTERM")
 	if err := t.parseFlags(fs, args); err != nil {
 		return helpOrFail(t, err)
 	}
+	rf.pty = sf.pty
 	a, err := sf.startArgs(fs.Args())
 	if err == nil && sf.stdin && len(t.opts.hosts) > 1 {
 		err = usagef("--stdin takes one host: tacet's stdin can be read once")

@@ -116,7 +116,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{"kill bad signal", []string{"kill", "-s", "FOO", "1"}, exitUsage, "unknown signal"},
 		{"wait two hosts", []string{"-w", "a,b", "wait", "1"}, exitUsage, "one host"},
 		{"stdin two hosts", []string{"-w", "a,b", "run", "--stdin", "cat"}, exitUsage, "--stdin takes one host"},
-		{"pty two hosts", []string{"-w", "a,b", "run", "--pty", "top"}, exitUsage, "--pty takes one host"},
+		{"pty two hosts", []string{"-w", "a,b", "run", "--pty", "top"}, exitUsage, "--pty takes one host, without -b"},
 		{"unreachable", []string{"-w", sock, "ps"}, exitUnreachable, "is tacetd running there?"},
 		{"run unreachable", []string{"-w", sock, "run", "true"}, exitUnreachable, "none.sock"},
 	}
