@@ -160,7 +160,9 @@ func spoolFloor(size int64, bin, mode, dir string) (time.Duration, error) {
 		return 0, err
 	}
 	dt, err := runWriter(size, w)
-	if derr := drain.Wait(); err == nil && derr != nil {
+	if derr := drain.Wait(); derr != nil {
+		// The drain's failure first: it is why a writer fails too, of
+		// SIGPIPE.
 		err = fmt.Errorf("spoolfloor %s: %v: %s", mode, derr, stderr.Bytes())
 	}
 	if st, serr := os.Stat(path); err == nil && serr == nil && st.Size() != size {

@@ -21,8 +21,9 @@ import (
 // the report cannot vanish because a machine lacked a package: make deps
 // installs them all (scripts/ci/deps.sh).
 
-// peerTool returns the path of a program the peer benchmarks need, or
-// fails b naming the Debian package that provides it.
+// peerTool returns the path of a program the benchmarks need, a peer
+// they compare tacetd with or a tool such as gcc, or fails b naming the
+// Debian package that provides it.
 func peerTool(b testing.TB, name, pkg string) string {
 	b.Helper()
 	if p, err := exec.LookPath(name); err == nil {
@@ -34,7 +35,7 @@ func peerTool(b testing.TB, name, pkg string) string {
 			return p
 		}
 	}
-	b.Fatalf("%s not found: the peer benchmarks compare tacetd with it; "+
+	b.Fatalf("%s not found: the benchmarks need it; "+
 		"run `make deps` as root, or apt-get install -y %s", name, pkg)
 	return ""
 }

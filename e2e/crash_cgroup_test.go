@@ -84,9 +84,22 @@ func TestSIGKILLRestartRemovesCgroups(t *testing.T) {
 // inst, hex> under its own cgroup. It fails the test when there is none.
 func daemonCgroupDir(t *testing.T, pid int, inst []byte) string {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	dir, err := daemonCgroupPath(pid, inst)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("the daemon reports cgroup2 containment, but its directory: %v", err)
+	}
+	return dir
+}
+
+// daemonCgroupPath is where daemonCgroupDir looks, whether or not the
+// directory exists.
+func daemonCgroupPath(pid int, inst []byte) (string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return "", err
 	}
 	own := ""
 	for _, line := range strings.Split(string(b), "\n") {
@@ -94,25 +107,15 @@ func daemonCgroupDir(t *testing.T, pid int, inst []byte) string {
 			own = p
 		}
 	}
-	dir := filepath.Join(cgroup2Mount(t), own, "tacet-"+hex.EncodeToString(inst[:4]))
-	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("the daemon reports cgroup2 containment, but its directory: %v", err)
-	}
-	return dir
-}
-
-// cgroup2Mount returns where the cgroup v2 hierarchy is mounted: on
-// /sys/fs/cgroup, or /sys/fs/cgroup/unified beside v1 controllers.
-func cgroup2Mount(t *testing.T) string {
-	t.Helper()
-	dir, err := cgroup2Root()
+	root, err := cgroup2Root()
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	return dir
+	return filepath.Join(root, own, "tacet-"+hex.EncodeToString(inst[:4])), nil
 }
 
-// cgroup2Root is cgroup2Mount for callers that can do without cgroups.
+// cgroup2Root returns where the cgroup v2 hierarchy is mounted: on
+// /sys/fs/cgroup, or /sys/fs/cgroup/unified beside v1 controllers.
 func cgroup2Root() (string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -180,31 +179,24 @@ func cmdline(pid int) string {
 }
 
 // cgroupPIDs lists the members of process h's cgroup, which the daemon
-// names tacet-<first 4 bytes of its instance, hex>/p<handle, hex> under
-// its own cgroup, at the root of the cgroup v2 hierarchy or one level
-// below it; nil when there is no such cgroup or no cgroup v2 at all.
-func cgroupPIDs(inst []byte, h uint64) []int {
-	root, err := cgroup2Root()
+// of pid and instance inst names p<handle, hex> in its directory (see
+// daemonCgroupDir); nil when there is no such cgroup or no cgroup v2.
+func cgroupPIDs(pid int, inst []byte, h uint64) []int {
+	dir, err := daemonCgroupPath(pid, inst)
 	if err != nil {
 		return nil
 	}
-	name := "tacet-" + hex.EncodeToString(inst[:4])
-	dirs, _ := filepath.Glob(filepath.Join(root, "*", name))
-	dirs = append(dirs, filepath.Join(root, name))
-	for _, d := range dirs {
-		b, err := os.ReadFile(filepath.Join(d, "p"+strconv.FormatUint(h, 16), "cgroup.procs"))
-		if err != nil {
-			continue
-		}
-		var out []int
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				out = append(out, pid)
-			}
-		}
-		return out
+	b, err := os.ReadFile(filepath.Join(dir, "p"+strconv.FormatUint(h, 16), "cgroup.procs"))
+	if err != nil {
+		return nil
 	}
-	return nil
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // statusField returns a field of /proc/PID/status, such as "Threads".

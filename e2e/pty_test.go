@@ -75,6 +75,9 @@ func TestRunPTYTerminal(t *testing.T) {
 		t.Fatalf("tacet run --pty: %v, want exit status 7 from the remote trap; stderr %q", err, stderr.String())
 	}
 	waitFor(t, out, "got-INT", 5*time.Second)
+	if stderr.Len() != 0 {
+		t.Errorf("tacet printed on stderr: %q", stderr.String())
+	}
 
 	after, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
 	if err != nil {
@@ -106,6 +109,36 @@ func TestRunPTYPipedInput(t *testing.T) {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("output %q lacks %q", stdout.String(), want)
 		}
+	}
+
+	// Input that ends in the middle of a line: the first EOF character
+	// only hands the line to the reader, so the daemon types a second.
+	cmd = exec.CommandContext(ctx, tacetBin, "-w", f.addr(0), "run", "--pty", "--", "sh", "-c", "cat; echo after-eof")
+	cmd.Env = append(os.Environ(), "TACET_KEY_FILE="+f.keyFile)
+	cmd.Stdin = strings.NewReader("no-newline")
+	stdout.Reset()
+	stderr.Reset()
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("tacet run --pty, input without a newline: %v; stderr %q", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "after-eof") {
+		t.Errorf("output %q: cat did not see the end of its input", stdout.String())
+	}
+}
+
+// TestStartPTYWaitOutput checks that tacet start --pty --wait-output
+// watches the terminal, the process's only stream.
+func TestStartPTYWaitOutput(t *testing.T) {
+	f := startFleet(t, 1)
+	r := runTacet(t, f.keyFile, "-w", f.addr(0), "start", "--pty", "--wait-output", "^listening", "--",
+		"sh", "-c", "echo listening; sleep 30")
+	if r.status != 0 {
+		t.Fatalf("start --pty --wait-output: status %d, stderr %q", r.status, r.stderr)
+	}
+	id := strings.TrimSpace(r.stdout)
+	if r := runTacet(t, f.keyFile, "-w", f.addr(0), "kill", "-s", "KILL", id); r.status != 0 {
+		t.Errorf("kill %s: status %d, stderr %q", id, r.status, r.stderr)
 	}
 }
 
@@ -164,4 +197,36 @@ func TestLogsPTY(t *testing.T) {
 			t.Errorf("tacet %v: status %d, stdout %q, stderr %q", args, r.status, r.stdout, r.stderr)
 		}
 	}
+}
+
+// TestRunPTYSizeFromStdout runs tacet run --pty with its stdin not a
+// terminal but its stdout one: the remote terminal takes that window's
+// size, and tacet's stdin is forwarded as it comes.
+func TestRunPTYSizeFromStdout(t *testing.T) {
+	f := startFleet(t, 1)
+	master, slave := openPTY(t)
+	if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 77}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, tacetBin, "-w", f.addr(0), "run", "--pty", "--", "stty", "size")
+	cmd.Env = append(os.Environ(), "TACET_KEY_FILE="+f.keyFile)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = slave, &stderr // stdin: /dev/null
+	out := &testproc.Buffer{}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			out.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("tacet run --pty: %v; stderr %q", err, stderr.String())
+	}
+	waitFor(t, out, "33 77", 5*time.Second)
 }

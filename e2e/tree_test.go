@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -25,14 +26,23 @@ type tree struct {
 // running; it returns the tree with every member it can find: the
 // printed PIDs, the process's descendants in /proc and its cgroup's
 // members.
-func startTree(t *testing.T, c *client, script string, n int) tree {
+func startTree(t *testing.T, d *daemon, c *client, script string, n int) tree {
 	t.Helper()
 	r := c.start(sh(script))
 	sub := c.subscribe(r.Handle, codec.Stdout, 0, 0)
 	printed := parsePIDs(t, c.readLines(sub.Sub, n, eventTimeout))
 	pids := append(printed, int(r.PID))
 	pids = append(pids, descendants(int(r.PID))...)
-	pids = append(pids, cgroupPIDs(c.conn.Welcome().Instance, r.Handle)...)
+	members := cgroupPIDs(d.PID(), c.conn.Welcome().Instance, r.Handle)
+	if dir, err := daemonCgroupPath(d.PID(), c.conn.Welcome().Instance); err == nil && len(members) == 0 {
+		// The daemon contains its processes in cgroups (its directory
+		// exists): an empty one would make the checks after the kill
+		// pass whatever the kill did.
+		if _, err := os.Stat(dir); err == nil {
+			t.Fatalf("process %d's cgroup in %s has no members", r.Handle, dir)
+		}
+	}
+	pids = append(pids, members...)
 	slices.Sort(pids)
 	tr := tree{h: r.Handle, pid: int(r.PID), sub: sub.Sub, stamps: stampPIDs(slices.Compact(pids))}
 	checkAlive(t, stampPIDs(printed))
@@ -71,10 +81,10 @@ func TestTreeKill(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := startDaemon(t)
 			c := dial(t, d, d.tcp)
-			tr := startTree(t, c, tt.script, tt.n)
+			tr := startTree(t, d, c, tt.script, tt.n)
 			killTree(t, c, tr)
 			waitNoDescendants(t, d.PID(), nil, goneTimeout)
-			if left := cgroupPIDs(c.conn.Welcome().Instance, tr.h); len(left) > 0 {
+			if left := cgroupPIDs(d.PID(), c.conn.Welcome().Instance, tr.h); len(left) > 0 {
 				t.Errorf("cgroup of the tree still holds %v", left)
 			}
 		})
@@ -87,8 +97,8 @@ func TestTreeKillSparesOtherTree(t *testing.T) {
 	d := startDaemon(t)
 	c := dial(t, d, d.tcp)
 	const script = `sleep 300 & echo $!; setsid sleep 300 & echo $!; sh -c 'sleep 300 & echo $!'; wait`
-	a := startTree(t, c, script, 3)
-	b := startTree(t, c, script, 3)
+	a := startTree(t, d, c, script, 3)
+	b := startTree(t, d, c, script, 3)
 
 	killTree(t, c, a)
 	time.Sleep(200 * time.Millisecond) // let a stray signal land, if one was sent
@@ -117,7 +127,7 @@ func TestTreeKillWhileForking(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 		seen = descendants(int(r.PID))
 	}
-	stamps := stampPIDs(append(seen, cgroupPIDs(c.conn.Welcome().Instance, r.Handle)...))
+	stamps := stampPIDs(append(seen, cgroupPIDs(d.PID(), c.conn.Welcome().Instance, r.Handle)...))
 	c.signal(r.Handle, 9, true)
 	ex := c.waitExit(r.Handle, eventTimeout)
 	if ex.Signal != 9 || ex.Why != "tree" {

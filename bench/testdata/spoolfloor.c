@@ -42,6 +42,15 @@ static void die(const char *what) {
 	exit(1);
 }
 
+// short_write reports a write that moved fewer bytes than asked, which
+// sets no errno.
+static void short_write(const char *what, ssize_t n, size_t want) {
+	if (n < 0)
+		die(what);
+	fprintf(stderr, "%s: wrote %zd bytes of %zu\n", what, n, want);
+	exit(1);
+}
+
 static int splice_all(const char *path) {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -69,8 +78,9 @@ static void *writer(void *arg) {
 			break;
 		long long at = tail;
 		pthread_mutex_unlock(&mu);
-		if (pwrite(dfd, ring + at % RING, BLOCK, at) != BLOCK)
-			die("pwrite O_DIRECT");
+		ssize_t n = pwrite(dfd, ring + at % RING, BLOCK, at);
+		if (n != BLOCK)
+			short_write("pwrite O_DIRECT", n, BLOCK);
 		pthread_mutex_lock(&mu);
 		tail += BLOCK;
 		pthread_cond_broadcast(&cv);
@@ -114,8 +124,11 @@ static int direct(const char *path) {
 	pthread_join(t, NULL);
 	if (tail < head) {
 		int fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || pwrite(fd, ring + tail % RING, head - tail, tail) != head - tail)
-			die("pwrite tail");
+		if (fd < 0)
+			die("open for the tail");
+		ssize_t n = pwrite(fd, ring + tail % RING, head - tail, tail);
+		if (n != head - tail)
+			short_write("pwrite tail", n, head - tail);
 		close(fd);
 	}
 	return 0;
