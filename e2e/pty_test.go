@@ -43,17 +43,7 @@ func TestRunPTYTerminal(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	out := &testproc.Buffer{}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := master.Read(buf)
-			out.Write(buf[:n])
-			if err != nil {
-				return
-			}
-		}
-	}()
+	out := readMaster(master)
 	waitFor(t, out, "ready", 20*time.Second)
 	if !strings.Contains(out.String(), "41 103") {
 		t.Errorf("remote stty size printed %q, want the local window's 41 103", out.String())
@@ -167,6 +157,23 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	return master, slave
 }
 
+// readMaster copies what the terminal's master reads into a buffer, until
+// the master is closed at the end of the test.
+func readMaster(master *os.File) *testproc.Buffer {
+	out := &testproc.Buffer{}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			out.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return out
+}
+
 // waitFor waits until out holds want, or fails the test after timeout.
 func waitFor(t *testing.T, out *testproc.Buffer, want string, timeout time.Duration) {
 	t.Helper()
@@ -214,17 +221,7 @@ func TestRunPTYSizeFromStdout(t *testing.T) {
 	cmd.Env = append(os.Environ(), "TACET_KEY_FILE="+f.keyFile)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = slave, &stderr // stdin: /dev/null
-	out := &testproc.Buffer{}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := master.Read(buf)
-			out.Write(buf[:n])
-			if err != nil {
-				return
-			}
-		}
-	}()
+	out := readMaster(master)
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("tacet run --pty: %v; stderr %q", err, stderr.String())
 	}
