@@ -49,7 +49,7 @@ func cmdLogs(ctx context.Context, t *cli, args []string) int {
 	if err := t.parseFlags(fs, args); err != nil {
 		return helpOrFail(t, err)
 	}
-	var s uint8
+	var s uint8 // told, or asked of the daemon below
 	var err error
 	if *streamFlag != "" {
 		if s, err = parseStream(*streamFlag); err != nil {
@@ -64,32 +64,47 @@ func cmdLogs(ctx context.Context, t *cli, args []string) int {
 	if err != nil {
 		return t.fail(err)
 	}
+	// One connection, made again only when -f loses it, serves both the
+	// question of which stream and the output.
+	r := t.redialer(addr)
+	defer r.Close()
+	c, err := r.Client(ctx)
+	if err != nil {
+		return t.fail(err)
+	}
 	if *streamFlag == "" {
-		// A process on a terminal has its one stream only.
-		if s, err = t.defaultStream(ctx, addr, h); err != nil {
+		if s, err = defaultStream(ctx, c.Process(h)); err != nil {
 			return t.fail(err)
 		}
 	}
 
 	w := t.outWriter(addr, h, s, t.stdout)
 	if *follow {
-		r := t.redialer(addr)
-		defer r.Close()
 		dial := func() (*client.Client, error) { return r.Client(ctx) }
 		if err := client.Follow(ctx, dial, h, s, 0, w); err != nil {
 			return t.fail(err)
 		}
 		return exitOK
 	}
-	c, err := t.dial(ctx, addr)
-	if err != nil {
-		return t.fail(err)
-	}
-	defer c.Close()
 	if err := printRetained(ctx, c.Process(h), s, w); err != nil {
 		return t.fail(err)
 	}
 	return exitOK
+}
+
+// defaultStream is the stream logs prints when not told: the terminal's
+// of a process started on one, its only stream, else stdout.
+func defaultStream(ctx context.Context, p *client.Process) (uint8, error) {
+	info, err := p.Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	// Lengths has an element per stream the process has, element i for
+	// stream i+1 (spec 11.10): a third one is the terminal's.
+	if len(info.Lengths) >= codec.PTY {
+		return codec.PTY, nil
+	}
+	return codec.Stdout, nil
 }
 
 // printRetained copies what the daemon holds of stream s now, with
@@ -118,24 +133,4 @@ func printRetained(ctx context.Context, p *client.Process, s uint8, w outputWrit
 			return nil
 		}
 	}
-}
-
-// defaultStream is the stream logs prints when not told: the terminal's
-// of a process started with one, else stdout.
-func (t *cli) defaultStream(ctx context.Context, addr string, h uint64) (uint8, error) {
-	c, err := t.dial(ctx, addr)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	info, err := c.Process(h).Status(ctx)
-	if err != nil {
-		return 0, err
-	}
-	// Lengths has an element per stream the process has, element i for
-	// stream i+1 (spec 11.10): a third one is the terminal's.
-	if len(info.Lengths) >= codec.PTY {
-		return codec.PTY, nil
-	}
-	return codec.Stdout, nil
 }

@@ -170,7 +170,7 @@ func cmdDeploy(ctx context.Context, t *cli, args []string) int {
 	if err := t.parseFlags(fs, args); err != nil {
 		return helpOrFail(t, err)
 	}
-	f.bindSet = flagGiven(fs, "bind")
+	fs.Visit(func(fl *flag.Flag) { f.bindSet = f.bindSet || fl.Name == "bind" })
 	if f.tunnel != "auto" && f.tunnel != "yes" && f.tunnel != "no" {
 		return t.fail(usagef("deploy: --ssh-tunnel must be auto, yes or no"))
 	}
