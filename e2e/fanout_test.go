@@ -167,8 +167,7 @@ func runTacet(t testing.TB, keyFile string, args ...string) cliResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tacetBin, args...)
-	cmd.Env = append(os.Environ(), "TACET_KEY_FILE="+keyFile)
+	cmd := tacetCommand(ctx, keyFile, args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	begin := time.Now()
@@ -180,6 +179,14 @@ func runTacet(t testing.TB, keyFile string, args ...string) cliResult {
 		t.Fatalf("tacet %s: %v", strings.Join(args, " "), err)
 	}
 	return r
+}
+
+// tacetCommand is the command line with args and the key in keyFile,
+// ended when ctx is.
+func tacetCommand(ctx context.Context, keyFile string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, tacetBin, args...)
+	cmd.Env = append(os.Environ(), "TACET_KEY_FILE="+keyFile)
+	return cmd
 }
 
 // summaryRows returns the rows of run's summary table by host.

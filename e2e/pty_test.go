@@ -36,8 +36,7 @@ func TestRunPTYTerminal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	script := `stty size; trap 'stty size' WINCH; trap 'echo got-INT; exit 7' INT; echo ready; while :; do sleep 0.05; done`
-	cmd := exec.CommandContext(ctx, tacetBin, "-w", f.addr(0), "run", "--pty", "--", "sh", "-c", script)
-	cmd.Env = append(os.Environ(), "TACET_KEY_FILE="+f.keyFile)
+	cmd := tacetCommand(ctx, f.keyFile, "-w", f.addr(0), "run", "--pty", "--", "sh", "-c", script)
 	var stderr bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, &stderr
 	if err := cmd.Start(); err != nil {
@@ -87,8 +86,7 @@ func TestRunPTYPipedInput(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	script := `test -t 0 && test -t 1 && echo on-a-tty; stty size; read x; echo got-$x; cat; echo after-eof`
-	cmd := exec.CommandContext(ctx, tacetBin, "-w", f.addr(0), "run", "--pty", "--", "sh", "-c", script)
-	cmd.Env = append(os.Environ(), "TACET_KEY_FILE="+f.keyFile)
+	cmd := tacetCommand(ctx, f.keyFile, "-w", f.addr(0), "run", "--pty", "--", "sh", "-c", script)
 	cmd.Stdin = strings.NewReader("hello\n")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -103,8 +101,7 @@ func TestRunPTYPipedInput(t *testing.T) {
 
 	// Input that ends in the middle of a line: the first EOF character
 	// only hands the line to the reader, so the daemon types a second.
-	cmd = exec.CommandContext(ctx, tacetBin, "-w", f.addr(0), "run", "--pty", "--", "sh", "-c", "cat; echo after-eof")
-	cmd.Env = append(os.Environ(), "TACET_KEY_FILE="+f.keyFile)
+	cmd = tacetCommand(ctx, f.keyFile, "-w", f.addr(0), "run", "--pty", "--", "sh", "-c", "cat; echo after-eof")
 	cmd.Stdin = strings.NewReader("no-newline")
 	stdout.Reset()
 	stderr.Reset()
@@ -217,8 +214,7 @@ func TestRunPTYSizeFromStdout(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tacetBin, "-w", f.addr(0), "run", "--pty", "--", "stty", "size")
-	cmd.Env = append(os.Environ(), "TACET_KEY_FILE="+f.keyFile)
+	cmd := tacetCommand(ctx, f.keyFile, "-w", f.addr(0), "run", "--pty", "--", "stty", "size")
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = slave, &stderr // stdin: /dev/null
 	out := readMaster(master)
