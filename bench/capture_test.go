@@ -41,7 +41,7 @@ func BenchmarkCaptureCost(b *testing.B) {
 	ctx := context.Background()
 	c := d.dial(d.unix)
 	floorDir := b.TempDir() // on the file system of the daemon's state directory
-	floor := buildSpoolFloor(b)
+	floor := buildC(b, "testdata/spoolfloor.c", "-pthread")
 	names := []string{"local", "spool", "memonly", "floor", "direct"}
 	subjects := []func() (time.Duration, error){
 		func() (time.Duration, error) { return localWriter(size) },
@@ -169,17 +169,6 @@ func spoolFloor(size int64, bin, mode, dir string) (time.Duration, error) {
 		err = fmt.Errorf("spoolfloor %s wrote %d bytes of %d", mode, st.Size(), size)
 	}
 	return dt, err
-}
-
-// buildSpoolFloor compiles testdata/spoolfloor.c once per benchmark.
-func buildSpoolFloor(b *testing.B) string {
-	b.Helper()
-	gcc := peerTool(b, "gcc", "gcc")
-	bin := filepath.Join(b.TempDir(), "spoolfloor")
-	if out, err := exec.Command(gcc, "-O2", "-pthread", "-o", bin, "testdata/spoolfloor.c").CombinedOutput(); err != nil {
-		b.Fatalf("gcc -O2 spoolfloor.c: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // capturedWriter returns a subject that starts the child through c, its

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -96,6 +97,21 @@ func build(b testing.TB, name, pkg string) string {
 		b.Fatal(bp.err)
 	}
 	return bp.path
+}
+
+// buildC compiles the C program src (such as testdata/refsampler.c)
+// with gcc -O2 and flags into the benchmark's temporary directory and
+// returns the binary's path.
+func buildC(b *testing.B, src string, flags ...string) string {
+	b.Helper()
+	gcc := peerTool(b, "gcc", "gcc")
+	name := strings.TrimSuffix(filepath.Base(src), ".c")
+	bin := filepath.Join(b.TempDir(), name)
+	args := append(append([]string{"-O2"}, flags...), "-o", bin, src)
+	if out, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
+		b.Fatalf("gcc -O2 %s: %v\n%s", filepath.Base(src), err, out)
+	}
+	return bin
 }
 
 func goTool() string {

@@ -143,14 +143,9 @@ func BenchmarkNoise(b *testing.B) {
 // buildNoise compiles noiseSource once per benchmark.
 func buildNoise(b *testing.B) string {
 	b.Helper()
-	gcc := peerTool(b, "gcc", "gcc")
-	dir := b.TempDir()
-	src, bin := filepath.Join(dir, "noise.c"), filepath.Join(dir, "noise")
+	src := filepath.Join(b.TempDir(), "noise.c")
 	writeFile(b, src, noiseSource)
-	if out, err := exec.Command(gcc, "-O2", "-o", bin, src).CombinedOutput(); err != nil {
-		b.Fatalf("gcc -O2 noise.c: %v\n%s", err, out)
-	}
-	return bin
+	return buildC(b, src)
 }
 
 // runNoise runs the experiment with args (a mode and a count, after a

@@ -80,7 +80,7 @@ func BenchmarkSamplingCost(b *testing.B) {
 			100: 2 * time.Second, 1000: 2 * time.Second}
 		idleWindow = 2 * time.Second
 	}
-	ref := buildRefSampler(b)
+	ref := buildC(b, "testdata/refsampler.c")
 	d := startDaemon(b, false)
 	pids := startSleepers(b, d.dial(d.unix), managedProcs)
 	conns := map[string]*sampleConn{"unix": dialSamples(d, d.unix), "tcp": dialSamples(d, d.tcp)}
@@ -188,17 +188,6 @@ func measureDaemonSampling(b *testing.B, pid int, sc *sampleConn, hz int, window
 	c := sampleCost{n: n1 - n0, secs: secs, cpuNs: float64(after.runNs - before.runNs),
 		ctxsw: float64(after.ctxsw - before.ctxsw), volsw: float64(after.volsw - before.volsw)}
 	return c.less(idle, true)
-}
-
-// buildRefSampler compiles testdata/refsampler.c once per benchmark.
-func buildRefSampler(b *testing.B) string {
-	b.Helper()
-	gcc := peerTool(b, "gcc", "gcc")
-	bin := filepath.Join(b.TempDir(), "refsampler")
-	if out, err := exec.Command(gcc, "-O2", "-o", bin, "testdata/refsampler.c").CombinedOutput(); err != nil {
-		b.Fatalf("gcc -O2 refsampler.c: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // runRefSampler runs the reference for n samples at hz over pids and

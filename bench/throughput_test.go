@@ -36,7 +36,7 @@ func BenchmarkOutputThroughput(b *testing.B) {
 	}
 	d := startDaemon(b, false)
 	ctx := context.Background()
-	floor, floorDir := buildSpoolFloor(b), b.TempDir()
+	floor, floorDir := buildC(b, "testdata/spoolfloor.c", "-pthread"), b.TempDir()
 	names := []string{"rawtcp", "tcp", "rawunix", "unix", "floor"}
 	subjects := []func() (time.Duration, error){
 		func() (time.Duration, error) { return rawCopy(tcpPair, size) },
