@@ -131,14 +131,13 @@ func (p *stdinPipe) abandon() {
 }
 
 // end ends the child's input after the last queued byte, from the pipe's
-// goroutine. A pipe
-// is closed. A terminal cannot be, since the pump reads the same master:
-// it gets its EOF character instead (VEOF of its termios, Ctrl-D unless
-// the child changed it), which ends a read at the start of a line in
-// canonical mode as the key would at a local terminal. After a partial
-// line the first VEOF only hands that line to the reader, as at a
-// terminal, so a second one follows. The stdin pipe's own descriptor of
-// the master is closed either way.
+// goroutine. A pipe is closed. A terminal cannot be, since the pump
+// reads the same master: it gets its EOF character instead (VEOF of its
+// termios, Ctrl-D unless the child changed it), which ends a read at the
+// start of a line in canonical mode as the key would at a local
+// terminal. After a partial line the first VEOF only hands that line to
+// the reader, as at a terminal, so a second one follows. The stdin
+// pipe's own descriptor of the master is closed either way.
 func (p *stdinPipe) end() {
 	if p.tty {
 		p.f.Write(ttyEOF(p.f, p.last))

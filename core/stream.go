@@ -264,11 +264,12 @@ func (st *Stream) forgetLocked(from, to uint64) {
 // reuse its room in the pipe, so a child writing faster than a pipe can
 // be moved into the page cache is slowed to that speed. On the 2-core
 // ext4 machine of bench/RESULTS.md that floor, a C program splicing the
-// pipe into a file (BenchmarkCaptureCost's "floor"), is about 3.9x the
+// pipe into a file (BenchmarkCaptureCost's "floor"), is 3.5 to 3.6x the
 // child's time into a pipe drained by cat, and tacetd's spool is at the
 // floor. A write-behind spool, the pipe read into memory at memory
-// speed and written behind it with O_DIRECT, measures 2.3x there (the
-// benchmark's "direct"): better, still far from a pipe drained by cat.
+// speed and written behind it with O_DIRECT, measures 2.0 to 2.2x there
+// (the benchmark's "direct"): better, still far from a pipe drained by
+// cat.
 // To keep what a SIGKILL now cannot lose, its ring would have to outlive
 // the daemon: a memfd the keeper holds. The offset of its last read
 // would have to survive too, which a second pipe between the child's
