@@ -19,21 +19,23 @@ import (
 )
 
 // rxQueue returns the bytes waiting in the receive queue of the loopback
-// TCP socket bound to local, from /proc/net/tcp.
-func rxQueue(t *testing.T, local net.Addr) int64 {
+// TCP connection from local to remote, from /proc/net/tcp. Both ends are
+// matched: a closed connection that had the same local port may still
+// be listed, in TIME_WAIT, with an empty queue.
+func rxQueue(t *testing.T, local, remote net.Addr) int64 {
 	t.Helper()
-	port := local.(*net.TCPAddr).Port
 	f, err := os.Open("/proc/net/tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	want := fmt.Sprintf("0100007F:%04X", port)
+	want := fmt.Sprintf("0100007F:%04X", local.(*net.TCPAddr).Port)
+	peer := fmt.Sprintf("0100007F:%04X", remote.(*net.TCPAddr).Port)
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		// sl local_address rem_address st tx_queue:rx_queue ...
 		fs := strings.Fields(sc.Text())
-		if len(fs) > 4 && fs[1] == want {
+		if len(fs) > 4 && fs[1] == want && fs[2] == peer {
 			_, rx, _ := strings.Cut(fs[4], ":")
 			n, err := strconv.ParseInt(rx, 16, 64)
 			if err != nil {
@@ -67,11 +69,11 @@ func TestFileGetStalledControllerDelaysNothing(t *testing.T) {
 
 	// Wait until the bytes stop coming, or nearly: the daemon's writer is
 	// blocked.
-	local := stalled.raw.LocalAddr()
+	local, remote := stalled.raw.LocalAddr(), stalled.raw.RemoteAddr()
 	var queued int64
 	for i := 0; ; i++ {
 		time.Sleep(100 * time.Millisecond)
-		n := rxQueue(t, local)
+		n := rxQueue(t, local, remote)
 		if n > 0 && n-queued < 64<<10 {
 			queued = n
 			break
@@ -112,7 +114,7 @@ func TestFileGetStalledControllerDelaysNothing(t *testing.T) {
 	}
 	// The kernel may still take a little more as it shrinks its buffers,
 	// but the get must still be stuck in the middle of the file.
-	if n := rxQueue(t, local); n > size/4 {
+	if n := rxQueue(t, local, remote); n > size/4 {
 		t.Errorf("the stalled controller's queue went from %d to %d bytes while it read nothing", queued, n)
 	}
 
